@@ -1,0 +1,235 @@
+"""Whole-program analyses of the IR: graphs, free variables, nesting, schedules, calls.
+
+`analyze(root)` answers, for every graph reachable from `root` through graph
+constants:
+
+- `free_variables(g)`: the nodes owned by other graphs that `g` needs to build
+  its value, its own uses and those of the closures it makes (transitively,
+  with a fixpoint for recursion);
+- `parent(g)`: the graph whose frame a closure of `g` captures (the innermost
+  owner of its free variables; None for a top-level graph), with `children`
+  and `scope`;
+- `schedule(g)`: `g`'s `Apply` nodes in an evaluation order (inputs first, the
+  free variables of a closure before the closure is made);
+- `call_graph`: a networkx DiGraph with an edge g -> h when g refers to h;
+  `recursive(g)` is true when g can reach itself.
+
+Nesting is derived from free variables, never declared. The analysis is a
+snapshot: run it again after the IR changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+import networkx as nx
+
+from tapeless.errors import InternalError
+from tapeless.ir.nodes import Apply, Constant, Graph, Node
+
+
+def body_nodes(g: Graph) -> Iterator[Node]:
+    """Every node `g`'s own body reads, in depth-first order from its output.
+
+    Traversal goes through the `Apply` nodes that `g` owns and stops at
+    parameters, constants and nodes of other graphs (which are yielded).
+    """
+    if not g.has_output:
+        return
+    seen: set[int] = set()
+    stack: list[Node] = [g.output]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        yield node
+        if isinstance(node, Apply) and node.graph is g:
+            stack.extend(reversed(node.inputs))
+
+
+def graph_constants(nodes: Iterable[Node]) -> list[Graph]:
+    out: dict[int, Graph] = {}
+    for n in nodes:
+        if isinstance(n, Constant) and isinstance(n.value, Graph):
+            out.setdefault(id(n.value), n.value)
+    return list(out.values())
+
+
+class Analysis:
+    """The analyses of the program rooted at `root` (see the module docstring)."""
+
+    def __init__(self, root: Graph) -> None:
+        self.root = root
+        self.graphs: list[Graph] = []
+        self._body: dict[Graph, list[Node]] = {}
+        self._refs: dict[Graph, list[Graph]] = {}
+        self._collect(root)
+        self._fvs = self._free_variables()
+        self._parent = self._parents()
+        self._children: dict[Graph, list[Graph]] = {g: [] for g in self.graphs}
+        for g in self.graphs:
+            p = self._parent[g]
+            if p is not None:
+                self._children[p].append(g)
+        self.call_graph = nx.DiGraph()
+        self.call_graph.add_nodes_from(self.graphs)
+        for g in self.graphs:
+            for h in self._refs[g]:
+                self.call_graph.add_edge(g, h)
+        self._recursive: set[Graph] = set()
+        for scc in nx.strongly_connected_components(self.call_graph):
+            if len(scc) > 1 or any(self.call_graph.has_edge(g, g) for g in scc):
+                self._recursive.update(scc)
+        self._schedules: dict[Graph, list[Apply]] = {}
+
+    # -- collection ---------------------------------------------------------
+    def _collect(self, root: Graph) -> None:
+        todo = [root]
+        seen = {root}
+        while todo:
+            g = todo.pop(0)
+            self.graphs.append(g)
+            body = list(body_nodes(g))
+            self._body[g] = body
+            refs = graph_constants(body)
+            self._refs[g] = refs
+            # Graphs owning free variables are reached through their constants too;
+            # the owners of nodes seen here are visited for completeness.
+            owners = [n.owner for n in body if n.owner is not None and n.owner is not g]
+            for h in [*refs, *owners]:
+                if h is not None and h not in seen:
+                    seen.add(h)
+                    todo.append(h)
+
+    def _free_variables(self) -> dict[Graph, dict[Node, None]]:
+        fvs: dict[Graph, dict[Node, None]] = {}
+        for g in self.graphs:
+            fvs[g] = {n: None for n in self._body[g] if n.owner is not None and n.owner is not g}
+        changed = True
+        while changed:
+            changed = False
+            for g in self.graphs:
+                mine = fvs[g]
+                for h in self._refs[g]:
+                    for n in fvs[h]:
+                        if n.owner is not g and n not in mine:
+                            mine[n] = None
+                            changed = True
+        return fvs
+
+    def _parents(self) -> dict[Graph, Graph | None]:
+        parent: dict[Graph, Graph | None] = {}
+        depth: dict[Graph, int] = {}
+
+        def resolve(g: Graph, active: set[Graph]) -> int:
+            if g in depth:
+                return depth[g]
+            if g in active:
+                raise InternalError(f"graph {g.name} is nested inside itself")
+            active.add(g)
+            owners = {id(n.owner): n.owner for n in self._fvs.get(g, {}) if n.owner is not None}
+            best: Graph | None = None
+            best_depth = 0
+            for o in owners.values():
+                d = resolve(o, active) + 1
+                if d > best_depth:
+                    best, best_depth = o, d
+            active.discard(g)
+            parent[g] = best
+            depth[g] = best_depth
+            return best_depth
+
+        for g in self.graphs:
+            resolve(g, set())
+        return parent
+
+    # -- queries ------------------------------------------------------------
+    def free_variables(self, g: Graph) -> list[Node]:
+        return list(self._fvs[g])
+
+    def parent(self, g: Graph) -> Graph | None:
+        return self._parent[g]
+
+    def children(self, g: Graph) -> list[Graph]:
+        return list(self._children[g])
+
+    def ancestors(self, g: Graph) -> list[Graph]:
+        out = []
+        p = self._parent[g]
+        while p is not None:
+            out.append(p)
+            p = self._parent[p]
+        return out
+
+    def scope(self, g: Graph) -> list[Graph]:
+        """`g` and every graph nested in it."""
+        out = [g]
+        for c in self._children[g]:
+            out.extend(self.scope(c))
+        return out
+
+    def is_closure(self, g: Graph) -> bool:
+        return bool(self._fvs[g])
+
+    def references(self, g: Graph) -> list[Graph]:
+        """Graphs whose constants appear in `g`'s body."""
+        return list(self._refs[g])
+
+    def body(self, g: Graph) -> list[Node]:
+        return list(self._body[g])
+
+    def recursive(self, g: Graph) -> bool:
+        return g in self._recursive
+
+    def schedule(self, g: Graph) -> list[Apply]:
+        """`g`'s Apply nodes in dependency order, each once, output last."""
+        cached = self._schedules.get(g)
+        if cached is not None:
+            return cached
+        order: list[Apply] = []
+        state: dict[int, int] = {}  # 1: in progress, 2: done
+
+        def deps(node: Apply) -> list[Node]:
+            out: list[Node] = []
+            for inp in node.inputs:
+                if isinstance(inp, Constant) and isinstance(inp.value, Graph):
+                    out.extend(n for n in self._fvs.get(inp.value, ()) if n.owner is g)
+                else:
+                    out.append(inp)
+            return out
+
+        roots: list[Node] = [g.output] if g.has_output else []
+        for root in roots:
+            stack: list[tuple[Node, bool]] = [(root, False)]
+            while stack:
+                node, expanded = stack.pop()
+                if not (isinstance(node, Apply) and node.graph is g):
+                    if isinstance(node, Constant) and isinstance(node.value, Graph):
+                        # a graph constant as the output: schedule its free variables
+                        for n in self._fvs.get(node.value, ()):
+                            if n.owner is g and id(n) not in state:
+                                stack.append((n, False))
+                    continue
+                key = id(node)
+                if expanded:
+                    state[key] = 2
+                    order.append(node)
+                    continue
+                if state.get(key):
+                    if state[key] == 1:
+                        raise InternalError(f"cycle through a node of graph {g.name}")
+                    continue
+                state[key] = 1
+                stack.append((node, True))
+                for d in reversed(deps(node)):
+                    if isinstance(d, Apply) and d.graph is g and state.get(id(d)) != 2:
+                        if state.get(id(d)) == 1:
+                            raise InternalError(f"cycle through a node of graph {g.name}")
+                        stack.append((d, False))
+        self._schedules[g] = order
+        return order
+
+
+def analyze(root: Graph) -> Analysis:
+    return Analysis(root)

@@ -1,0 +1,169 @@
+"""Arithmetic and comparison operators, and the scalar builtins.
+
+Operators are polymorphic over scalars and NumPy arrays (with broadcasting),
+as in Python: `add` is both `1 + 2.5` and `x + y` on arrays. Implementations
+are Python's own operators, so the interpreter gives CPython's answers bit for
+bit (`//` and `%` floor toward minus infinity, `/` is true division, int
+`**` a negative int is a float, ...).
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Any
+
+from tapeless.ir.primitives import primitive
+from tapeless.ir.prims.rules import (
+    arith_rule,
+    check_numeric,
+    compare_rule,
+    expect_scalar,
+    kind_and_rank,
+    unary_arith_rule,
+)
+from tapeless.ir.types import F64, I64, AbstractType, ArrayType, Scalar, join_kind
+
+
+def _binary(name: str, op: Any, doc: str, *, true_division: bool = False):  # type: ignore[no-untyped-def]
+    def impl(x: Any, y: Any) -> Any:
+        check_numeric(name, x, y)
+        return op(x, y)
+
+    impl.__name__ = name
+    return primitive(
+        name,
+        impl,
+        arith_rule(name, true_division=true_division),
+        ("x", "y"),
+        implements=(op,),
+        doc=doc,
+    )
+
+
+# -- binary arithmetic -------------------------------------------------------
+add = _binary("add", operator.add, "x + y")
+sub = _binary("sub", operator.sub, "x - y")
+mul = _binary("mul", operator.mul, "x * y")
+truediv = _binary("truediv", operator.truediv, "x / y (true division)", true_division=True)
+floordiv = _binary("floordiv", operator.floordiv, "x // y (floors toward -inf)")
+mod = _binary("mod", operator.mod, "x % y (sign of y, as Python)")
+
+
+def _pow_impl(x: Any, y: Any) -> Any:
+    check_numeric("pow", x, y)
+    return x**y
+
+
+def _pow_rule(x: AbstractType, y: AbstractType) -> AbstractType:
+    base = arith_rule("pow")(x, y)
+    # int ** int is an int for a non-negative exponent and a float otherwise;
+    # the type is only known when the exponent is a known constant.
+    if isinstance(base, Scalar) and base.kind == "i64" and isinstance(y, Scalar):
+        if y.value is not None and y.value >= 0:
+            return I64
+        return F64 if y.value is not None else I64
+    return base
+
+
+pow = primitive("pow", _pow_impl, _pow_rule, ("x", "y"), implements=(operator.pow,), doc="x ** y")
+
+
+# -- unary arithmetic --------------------------------------------------------
+def _neg(x: Any) -> Any:
+    check_numeric("neg", x)
+    return -x
+
+
+def _pos(x: Any) -> Any:
+    check_numeric("pos", x)
+    return +x
+
+
+neg = primitive("neg", _neg, unary_arith_rule("neg"), ("x",), implements=(operator.neg,), doc="-x")
+pos = primitive("pos", _pos, unary_arith_rule("pos"), ("x",), implements=(operator.pos,), doc="+x")
+
+
+def _abs(x: Any) -> Any:
+    check_numeric("abs", x)
+    return abs(x)
+
+
+abs_ = primitive("abs", _abs, unary_arith_rule("abs"), ("x",), implements=(abs,), doc="abs(x)")
+
+
+# -- comparisons -------------------------------------------------------------
+def _compare(name: str, op: Any, doc: str):  # type: ignore[no-untyped-def]
+    def impl(x: Any, y: Any) -> Any:
+        check_numeric(name, x, y)
+        return op(x, y)
+
+    impl.__name__ = name
+    return primitive(
+        name, impl, compare_rule(name), ("x", "y"), implements=(op,), differentiable=False, doc=doc
+    )
+
+
+eq = _compare("eq", operator.eq, "x == y")
+ne = _compare("ne", operator.ne, "x != y")
+lt = _compare("lt", operator.lt, "x < y")
+le = _compare("le", operator.le, "x <= y")
+gt = _compare("gt", operator.gt, "x > y")
+ge = _compare("ge", operator.ge, "x >= y")
+
+
+# -- scalar builtins ---------------------------------------------------------
+def _minmax_rule(name: str):  # type: ignore[no-untyped-def]
+    def rule(x: AbstractType, y: AbstractType) -> AbstractType:
+        expect_scalar(name, x, y)
+        kx, _ = kind_and_rank(x)
+        ky, _ = kind_and_rank(y)
+        return Scalar(join_kind(kx, ky))
+
+    return rule
+
+
+def _min(x: Any, y: Any) -> Any:
+    """min(x, y) for two scalars: y if y < x else x (Python's tie and NaN order)."""
+    check_numeric("min", x, y)
+    return min(x, y)
+
+
+def _max(x: Any, y: Any) -> Any:
+    """max(x, y) for two scalars: y if y > x else x (Python's tie and NaN order)."""
+    check_numeric("max", x, y)
+    return max(x, y)
+
+
+scalar_min = primitive("scalar_min", _min, _minmax_rule("min"), ("x", "y"))
+scalar_max = primitive("scalar_max", _max, _minmax_rule("max"), ("x", "y"))
+
+
+def _to_float(x: Any) -> float:
+    check_numeric("float", x)
+    return float(x)
+
+
+def _to_int(x: Any) -> int:
+    check_numeric("int", x)
+    return int(x)
+
+
+def _scalar_cast_rule(kind: str):  # type: ignore[no-untyped-def]
+    def rule(x: AbstractType) -> AbstractType:
+        if isinstance(x, ArrayType) and x.ndim == 0:
+            return Scalar(kind)
+        expect_scalar("float" if kind == "f64" else "int", x)
+        return Scalar(kind)
+
+    return rule
+
+
+to_float = primitive(
+    "float", _to_float, _scalar_cast_rule("f64"), ("x",), implements=(float,),
+    doc="float(x)",
+)
+to_int = primitive(
+    "int", _to_int, _scalar_cast_rule("i64"), ("x",), implements=(int,), differentiable=False,
+    doc="int(x) (truncates toward zero)",
+)
+

@@ -79,6 +79,12 @@ class TapelessNameError(TapelessError, NameError):
     kind = "name error"
 
 
+class TapelessUnboundLocalError(TapelessNameError, UnboundLocalError):
+    """A local variable read on a path where it was never assigned."""
+
+    kind = "unbound local"
+
+
 class TapelessTypeError(TapelessError, TypeError):
     """Values of the wrong type reach an operation (found when it runs or is specialized)."""
 

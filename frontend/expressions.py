@@ -199,6 +199,7 @@ class ExpressionLowering:
                     raise UnsupportedSyntax(
                         f"module '{base.module.__name__}' has no attribute '{e.attr}'",
                         self.loc(e), construct=_dotted(e),
+                        hint="check the spelling; see docs/language.md for the supported functions",
                     ) from None
                 return classify(obj, _dotted(e), self.loc(e))
             if base is not None and not isinstance(base, ConstantValue):
@@ -244,7 +245,8 @@ class ExpressionLowering:
             return self.apply(p, *args, node=e)
         params = p.params
         if len(args) > len(params):
-            raise ArityError(f"{p.name}() takes {len(params)} arguments but {len(args)} were given", self.loc(e), construct=p.name)
+            raise ArityError(f"{p.name}() takes {len(params)} arguments but {len(args)} were given", self.loc(e), construct=p.name,
+                             hint=f"its parameters are {', '.join(params)}")
         slots: list[Node | None] = [*args, *([None] * (len(params) - len(args)))]
         for k, v in kw.items():
             if k not in params:
@@ -252,13 +254,15 @@ class ExpressionLowering:
                                  hint=f"its parameters are {', '.join(params)}")
             i = params.index(k)
             if slots[i] is not None:
-                raise ArityError(f"{p.name}() got multiple values for argument '{k}'", self.loc(e), construct=p.name)
+                raise ArityError(f"{p.name}() got multiple values for argument '{k}'", self.loc(e), construct=p.name,
+                                 hint="pass each argument once")
             slots[i] = v
         first_default = len(params) - len(p.defaults)
         for i, s in enumerate(slots):
             if s is None:
                 if i < first_default:
-                    raise ArityError(f"{p.name}() missing required argument '{params[i]}'", self.loc(e), construct=p.name)
+                    raise ArityError(f"{p.name}() missing required argument '{params[i]}'", self.loc(e), construct=p.name,
+                                    hint=f"its parameters are {', '.join(params)}")
                 slots[i] = Constant(p.defaults[i - first_default], self.loc(e))
         return self.apply(p, *[s for s in slots if s is not None], node=e)
 
@@ -276,7 +280,8 @@ class ExpressionLowering:
         try:
             bound = sig.bind(*args, **kw)
         except TypeError as err:
-            raise ArityError(str(err), self.loc(e), construct=static.__name__) from None
+            raise ArityError(str(err), self.loc(e), construct=static.__name__,
+                             hint=f"the signature is {static.__name__}{sig}") from None
         out: list[Node] = []
         for name, param in sig.parameters.items():
             if name in bound.arguments:

@@ -83,9 +83,9 @@ def unsupported(node: ast.AST, filename: str, construct: str, hint: str, message
 
 def check_function(fn: ast.FunctionDef | ast.Lambda, filename: str) -> None:
     """Raise `UnsupportedSyntax` for the first construct outside the subset."""
-    nodes = _walk(fn)
-    docstrings = {id(d) for d in (_docstring(n) for n in nodes) if d is not None}
-    for node in nodes:
+    walked = _walk(fn)
+    docstrings = {id(d) for d in (_docstring(n) for n, _ in walked) if d is not None}
+    for node, where in walked:
         if isinstance(node, ast.FunctionDef | ast.Lambda):
             _check_signature(node, filename, nested=node is not fn)
         elif isinstance(node, ast.Constant) and isinstance(node.value, str | bytes | complex):
@@ -109,24 +109,27 @@ def check_function(fn: ast.FunctionDef | ast.Lambda, filename: str) -> None:
                 type(node),
                 (type(node).__name__, "rewrite it with the supported subset (see docs/language.md)"),
             )
-            raise unsupported(node, filename, construct, hint)
+            raise unsupported(where, filename, construct, hint)
 
 
-def _walk(root: ast.AST) -> list[ast.AST]:
-    """All nodes under `root`, parents before children, in source order.
+def _walk(root: ast.AST) -> list[tuple[ast.AST, ast.AST]]:
+    """All nodes under `root`, parents before children, in source order, each
+    with the nearest node that has a position (operators have none).
 
     The compiled function's own decorators are skipped: Python runs them.
     """
-    out: list[ast.AST] = []
-    stack = [root]
+    out: list[tuple[ast.AST, ast.AST]] = []
+    stack: list[tuple[ast.AST, ast.AST]] = [(root, root)]
     while stack:
-        node = stack.pop()
-        out.append(node)
+        node, where = stack.pop()
+        if hasattr(node, "lineno"):
+            where = node
+        out.append((node, where))
         children = list(ast.iter_child_nodes(node))
         if node is root and isinstance(node, ast.FunctionDef):
             skip = {id(d) for d in node.decorator_list}
             children = [c for c in children if id(c) not in skip]
-        stack.extend(reversed(children))
+        stack.extend((c, where) for c in reversed(children))
     return out
 
 

@@ -84,6 +84,7 @@ class FunctionLowering(ExpressionLowering):
         self.pending: list[DefSite] = []
         self.counter = 0
         self.current: Block | None = None
+        self.read_site: ast.AST | None = None  # the Name being read, for Unbound locations
 
     # The current block; None after return/break/continue (dead code follows).
     @property
@@ -114,7 +115,8 @@ class FunctionLowering(ExpressionLowering):
         return self.graph
 
     def undefined(self, name: str) -> Node:
-        return Constant(Unbound(name, self.loc(self.node)))
+        where = self.read_site if self.read_site is not None else self.node
+        return Constant(Unbound(name, self.loc(where)))
 
     def write(self, name: str, value: Node) -> None:
         self.ssa.write(self.block, name, value)
@@ -134,7 +136,11 @@ class FunctionLowering(ExpressionLowering):
 
     def read_name(self, name: str, node: ast.AST) -> Node:
         if self.scope.is_local(name):
-            return self.ssa.read(self.block, name)
+            self.read_site = node
+            try:
+                return self.ssa.read(self.block, name)
+            finally:
+                self.read_site = None
         if self.enclosing is not None and self.enclosing.knows(name):
             assert self.site is not None
             return self.enclosing.capture(name, self.site)
@@ -168,7 +174,10 @@ class FunctionLowering(ExpressionLowering):
             return None
         obj = lookup_global(name, self.fn_globals, self.cells)
         if is_missing(obj):
-            raise TapelessNameError(f"name '{name}' is not defined", self.loc(node), construct=name)
+            raise TapelessNameError(
+                f"name '{name}' is not defined", self.loc(node), construct=name,
+                hint="define it at module level before the first call, or pass it as an argument",
+            )
         return classify(obj, name, self.loc(node))
 
     def value_of_static(self, obj: Any, node: ast.AST, name: str) -> Node:
@@ -185,7 +194,8 @@ class FunctionLowering(ExpressionLowering):
         if isinstance(obj, SpecialForm):
             raise UnsupportedSyntax(f"'{name}' used as a value", loc, construct=name,
                                     hint=f"call {name}(...) directly")
-        raise UnsupportedSyntax(f"cannot use '{name}' here", loc, construct=name)
+        raise UnsupportedSyntax(f"cannot use '{name}' here", loc, construct=name,
+                                hint="see docs/language.md for the values compiled code can use")
 
     # -- nested functions ---------------------------------------------------
     def nested(self, node: ast.FunctionDef | ast.Lambda, name: str) -> Constant:

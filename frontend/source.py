@@ -93,10 +93,11 @@ def _find(tree: ast.AST, fn: types.FunctionType) -> ast.FunctionDef | ast.Lambda
     line = code.co_firstlineno
     if fn.__name__ != "<lambda>":
         for node in ast.walk(tree):
-            if isinstance(node, ast.FunctionDef) and node.name == fn.__name__:
+            # async defs are found too, so that the fence can reject them by name
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == fn.__name__:
                 first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
                 if first == line or node.lineno == line:
-                    return node
+                    return node  # type: ignore[return-value]
         return None
     argnames = list(code.co_varnames[: code.co_argcount])
     lambdas = [

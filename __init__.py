@@ -8,6 +8,7 @@
 See README.md and docs/architecture.md.
 """
 
+from tapeless.api import CompiledFunction, compile
 from tapeless.errors import (
     TapelessError,
     TapelessNameError,
@@ -19,10 +20,12 @@ from tapeless.errors import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "CompiledFunction",
     "TapelessError",
     "TapelessNameError",
     "TapelessTypeError",
     "TypeInferenceError",
     "UnsupportedSyntax",
     "__version__",
+    "compile",
 ]

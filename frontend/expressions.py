@@ -47,6 +47,7 @@ class ExpressionLowering:
     ssa: SSABuilder
     filename: str
     name: str
+    callee: ast.AST | None
 
     # provided by FunctionLowering
     def read_name(self, name: str, node: ast.AST) -> Node: raise NotImplementedError
@@ -218,12 +219,19 @@ class ExpressionLowering:
             receiver = self.expr(func.value)
             name = VALUE_METHODS[func.attr]
             args = [self.expr(a) for a in e.args]
-            if name == "reshape" and (len(args) != 1 or e.keywords):
+            if name in ("reshape", "transpose") and len(args) > 1:  # x.reshape(2, 3)
                 args = [self.call_prim("make_tuple", *args, node=e)]
             return self.call_bound(prim(name), e, [receiver, *args], self.keywords(e))
         if isinstance(static, Primitive):
             return self.call_bound(static, e, [self.expr(a) for a in e.args], self.keywords(e))
-        fn_node = self.value_of_static(static, func, _dotted(func)) if static is not None else self.expr(func)
+        if static is not None:
+            fn_node = self.value_of_static(static, func, _dotted(func))
+        else:
+            self.callee = func  # a closure read only to be called at once
+            try:
+                fn_node = self.expr(func)
+            finally:
+                self.callee = None
         args = [self.expr(a) for a in e.args]
         if e.keywords:
             args = self.bind_python_keywords(static, e, args)
@@ -238,7 +246,12 @@ class ExpressionLowering:
         return out
 
     def call_bound(self, p: Primitive, e: ast.Call, args: list[Node], kw: dict[str, Node]) -> Node:
-        """Call primitive `p`, binding keywords and defaults to its parameters."""
+        """Call primitive `p`, binding keywords and defaults to its parameters.
+
+        A primitive may name variants by argument count in
+        `rules["by_arity"]` (`math.log(x)` / `math.log(x, base)`).
+        """
+        p = p.rules.get("by_arity", {}).get(len(args) + len(kw), p)
         if p.variadic:
             if kw:
                 raise self.unsupported(e, f"keyword arguments to {p.name}", "pass them positionally")

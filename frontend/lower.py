@@ -40,12 +40,23 @@ if TYPE_CHECKING:
 
 @dataclass
 class DefSite:
-    """Where a nested function is defined in its enclosing function."""
+    """Where a closure of a nested function is made in its enclosing function.
+
+    Normally the `def`/`lambda` itself. For a *template* (a def whose captured
+    variables are bound again after it, see `FunctionLowering.read_name`), each
+    read of its name is a site of its own: `point` is then that read.
+    """
 
     node: ast.FunctionDef | ast.Lambda
     block: Block
     loops: tuple[ast.AST, ...]
     graph: Graph
+    point: ast.AST | None = None  # where captured values are taken (default: node)
+    template: Constant | None = None  # for templates: the def's own constant
+    needed: bool = False  # a template some graph refers to uninstantiated
+    late: tuple[str, ...] = ()  # for templates: the variables bound again after the def
+    values: dict[str, Node] | None = None  # for instances: the late variables at `point`
+    immediate: bool = False  # for instances: the read is the callee of a call
 
 
 @dataclass
@@ -82,6 +93,11 @@ class FunctionLowering(ExpressionLowering):
         self.binding: dict[str, Node] = {}
         self.loops: list[Loop] = []
         self.pending: list[DefSite] = []
+        self.templates: dict[Graph, DefSite] = {}
+        self.callee: ast.AST | None = None  # the Name being called, while its call is lowered
+        # Top-level statements run in order on every path that gets past them.
+        self.toplevel = {id(st) for st in node.body} if isinstance(node, ast.FunctionDef) else set()
+        self.toplevel_defs: dict[str, tuple[Constant, tuple[int, int]]] = {}
         self.counter = 0
         self.current: Block | None = None
         self.read_site: ast.AST | None = None  # the Name being read, for Unbound locations
@@ -108,11 +124,27 @@ class FunctionLowering(ExpressionLowering):
             self.stmts(self.node.body)
             if self.current is not None:
                 self.block.graph.output = Constant(None)
-        for site in self.pending:
-            FunctionLowering(
-                self.program, site.node, site.graph, self.filename, self.fn_globals, self.cells, self, site
-            ).lower()
+        self.lower_pending()
         return self.graph
+
+    def lower_pending(self) -> None:
+        """Lower the nested bodies; a template only if something refers to it
+        directly rather than through an instance (its lowering may then
+        report the late binding)."""
+        done: set[int] = set()
+        progress = True
+        while progress:
+            progress = False
+            for site in list(self.pending):
+                if id(site) in done:
+                    continue
+                if site.template is not None and not (site.needed or site.template.uses):
+                    continue
+                done.add(id(site))
+                progress = True
+                FunctionLowering(
+                    self.program, site.node, site.graph, self.filename, self.fn_globals, self.cells, self, site
+                ).lower()
 
     def undefined(self, name: str) -> Node:
         where = self.read_site if self.read_site is not None else self.node
@@ -120,7 +152,7 @@ class FunctionLowering(ExpressionLowering):
 
     def write(self, name: str, value: Node) -> None:
         self.ssa.write(self.block, name, value)
-        if self.scope.single(name):
+        if self.scope.function(name) is not None:
             self.binding[name] = value
 
     def new_graph(self, suffix: str) -> Graph:
@@ -135,12 +167,22 @@ class FunctionLowering(ExpressionLowering):
         return self.scope.is_local(name) or (self.enclosing is not None and self.enclosing.knows(name))
 
     def read_name(self, name: str, node: ast.AST) -> Node:
+        known = self.toplevel_defs.get(name)
+        if known is not None and self.scope.function(name) is not None and _position(node) > known[1]:
+            # A def at the top level, read after it: bound here on every path.
+            const = known[0]
+            if const.value in self.templates:
+                return self.instantiate(self.templates[const.value], node)
+            return Constant(const.value, self.loc(node))
         if self.scope.is_local(name):
             self.read_site = node
             try:
-                return self.ssa.read(self.block, name)
+                value = self.ssa.read(self.block, name)
             finally:
                 self.read_site = None
+            if isinstance(value, Constant) and isinstance(value.value, Graph) and value.value in self.templates:
+                return self.instantiate(self.templates[value.value], node)
+            return value
         if self.enclosing is not None and self.enclosing.knows(name):
             assert self.site is not None
             return self.enclosing.capture(name, self.site)
@@ -151,22 +193,29 @@ class FunctionLowering(ExpressionLowering):
         if not self.scope.is_local(name):
             assert self.enclosing is not None and self.site is not None
             return self.enclosing.capture(name, self.site)
-        if self.scope.single(name):
+        if self.scope.function(name) is not None:
             value = self.binding.get(name)
-            if value is None:
+            if value is None:  # its def is in code that never runs
                 return self.undefined(name)
-            if isinstance(value, Constant):
-                return Constant(value.value, value.loc)
-            return self.ssa._resolve(value)
-        later = self.scope.rebound_after(name, site.node, site.loops)
+            assert isinstance(value, Constant) and isinstance(value.value, Graph)
+            if value.value in self.templates:
+                self.templates[value.value].needed = True
+            return Constant(value.value, value.loc)
+        point = site.point or site.node
+        if site.values is not None and name in site.values and site.immediate:
+            return site.values[name]  # called at once: nothing can rebind it first
+        later = self.scope.rebound_after(name, point, site.loops)
         if later is not None:
+            where = "is used" if site.point is not None else "is defined"
             raise UnsupportedSyntax(
-                f"'{name}' is assigned again at line {later.position[0]}, after the function defined "
-                f"at line {site.node.lineno} captures it; Python's closure would see the new value",
+                f"'{name}' is assigned again at line {later.position[0]}, after the function that captures it "
+                f"{where} at line {getattr(point, 'lineno', '?')}; Python's closure would see the new value",
                 self.loc(later.node),
                 construct="late-bound closure variable",
                 hint=f"give the new value a new name, or pass '{name}' to the function as an argument",
             )
+        if site.values is not None and name in site.values:
+            return site.values[name]
         return self.ssa.read(site.block, name)
 
     def static_name(self, name: str, node: ast.AST) -> Any:
@@ -192,6 +241,8 @@ class FunctionLowering(ExpressionLowering):
             raise UnsupportedSyntax(f"module '{name}' used as a value", loc, construct=name,
                                     hint=f"use one of its functions or constants: {name}.something")
         if isinstance(obj, SpecialForm):
+            if obj.name in ("min", "max"):  # as a value: the two-argument function
+                return Constant(prim(f"scalar_{obj.name}"), loc)
             raise UnsupportedSyntax(f"'{name}' used as a value", loc, construct=name,
                                     hint=f"call {name}(...) directly")
         raise UnsupportedSyntax(f"cannot use '{name}' here", loc, construct=name,
@@ -239,6 +290,9 @@ class FunctionLowering(ExpressionLowering):
         self.current = None
 
     def stmt_Assign(self, s: ast.Assign) -> None:
+        if len(s.targets) == 1 and isinstance(s.targets[0], ast.Name) and isinstance(s.value, ast.Lambda):
+            self.define(s.targets[0].id, s.value, s)
+            return
         value = self.expr(s.value)
         for t in s.targets:
             self.assign(t, value)
@@ -257,13 +311,54 @@ class FunctionLowering(ExpressionLowering):
         if isinstance(target, ast.Name):
             self.write(target.id, value)
         elif isinstance(target, ast.Tuple):
+            n = Constant(len(target.elts), self.loc(target))
+            value = self.call_prim("unpack_check", value, n, node=target)
             for i, t in enumerate(target.elts):
                 self.assign(t, self.call_prim("getitem", value, Constant(i, self.loc(t)), node=t))
         else:
             raise self.unsupported(target, "assignment target", "assign to a name or a tuple of names")
 
     def stmt_FunctionDef(self, s: ast.FunctionDef) -> None:
-        self.write(s.name, self.nested(s, s.name))
+        self.define(s.name, s, s)
+
+    def define(self, name: str, fn: ast.FunctionDef | ast.Lambda, stmt: ast.stmt) -> None:
+        """`def name` or `name = lambda ...`: bind `name` to a closure of `fn`."""
+        const = self.nested(fn, name if isinstance(fn, ast.FunctionDef) else "lambda")
+        late = self.late_captures(fn) if self.scope.function(name) is fn else []
+        if late:
+            site = self.pending[-1]
+            site.template, site.late = const, tuple(late)
+            self.templates[const.value] = site
+        if id(stmt) in self.toplevel:
+            self.toplevel_defs[name] = (const, (stmt.end_lineno or 0, stmt.end_col_offset or 0))
+        self.write(name, const)
+
+    def late_captures(self, fn: ast.FunctionDef | ast.Lambda) -> list[str]:
+        """Variables `fn` reads from this function that are bound after it."""
+        inner = analyze_scope(fn)
+        free = {
+            n.id for n in ast.walk(fn)
+            if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and not inner.is_local(n.id)
+        }
+        return sorted(
+            v for v in free
+            if self.scope.is_local(v) and self.scope.function(v) is None
+            and self.scope.rebound_after(v, fn, ()) is not None
+        )
+
+    def instantiate(self, template: DefSite, read: ast.AST) -> Constant:
+        """A closure of `template` whose captured variables are taken at `read`:
+        Python's late binding, exact as long as they are not bound again after
+        this read (`capture` checks it)."""
+        graph = Graph(template.graph.name, template.graph.loc)
+        graph.defaults = template.graph.defaults
+        loops = tuple(lp.node for lp in self.loops)
+        values = {v: self.ssa.read(self.block, v) for v in template.late}
+        immediate = read is self.callee
+        self.pending.append(
+            DefSite(template.node, self.block, loops, graph, point=read, values=values, immediate=immediate)
+        )
+        return Constant(graph, self.loc(read))
 
     def stmt_If(self, s: ast.If) -> None:
         cond = self.truth(self.expr(s.test), s.test)
@@ -382,3 +477,7 @@ class FunctionLowering(ExpressionLowering):
             loop.step()
         self.ssa.jump(self.block, loop.header, self.loc(s) if s is not None else None)
         self.current = None
+
+
+def _position(node: ast.AST) -> tuple[int, int]:
+    return (getattr(node, "lineno", 0), getattr(node, "col_offset", 0))

@@ -5,11 +5,12 @@ parameter, an assignment target, a `for` target, a `def`), exactly as Python
 decides. The binding sites, with the loops around them, let the front end
 give closures Python's late-binding semantics where the IR can express them:
 
-- a name bound once, outside any loop, has one value: a closure reads that
-  value whatever the order of the `def` and the binding;
-- otherwise a closure reads the value at its definition, which is what Python
-  gives unless the name is bound again after the definition; `capture_check`
-  rejects that case.
+- a name bound once, outside any loop, to a `def` or a lambda has one value,
+  a function constant: closures may refer to it in any order;
+- any other name is read where the closure is made (its `def`), or, when the
+  name is bound again after the `def`, where the closure's name is read (the
+  front end then makes one instance of the closure per read); see
+  `frontend.lower.FunctionLowering.capture`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 class Binding:
     node: ast.AST  # the Name/arg/FunctionDef that binds
     loops: tuple[ast.AST, ...]  # enclosing While/For nodes, outermost first
+    function: ast.FunctionDef | ast.Lambda | None = None  # `def name` / `name = lambda`
 
     @property
     def position(self) -> tuple[int, int]:
@@ -44,6 +46,16 @@ class Scope:
         sites = self.bindings.get(name, [])
         return len(sites) == 1 and not sites[0].loops
 
+    def function(self, name: str) -> ast.FunctionDef | ast.Lambda | None:
+        """The def or lambda that is `name`'s single binding, if it is one.
+
+        Such a name has one value, a function constant, wherever it is bound,
+        so closures may refer to it before or after its definition (nested
+        mutual recursion).
+        """
+        sites = self.bindings.get(name, [])
+        return sites[0].function if self.single(name) else None
+
     def rebound_after(self, name: str, site: ast.AST, loops: tuple[ast.AST, ...]) -> Binding | None:
         """A binding of `name` that can run after the definition at `site`.
 
@@ -61,8 +73,8 @@ class Scope:
 def analyze_scope(fn: ast.FunctionDef | ast.Lambda) -> Scope:
     scope = Scope()
 
-    def bind(name: str, node: ast.AST, loops: tuple[ast.AST, ...]) -> None:
-        scope.bindings.setdefault(name, []).append(Binding(node, loops))
+    def bind(name: str, node: ast.AST, loops: tuple[ast.AST, ...], function: ast.FunctionDef | ast.Lambda | None = None) -> None:
+        scope.bindings.setdefault(name, []).append(Binding(node, loops, function))
 
     for a in fn.args.args:
         bind(a.arg, a, ())
@@ -77,12 +89,15 @@ def analyze_scope(fn: ast.FunctionDef | ast.Lambda) -> Scope:
     def visit(stmts: list[ast.stmt], loops: tuple[ast.AST, ...]) -> None:
         for s in stmts:
             if isinstance(s, ast.Assign):
+                if len(s.targets) == 1 and isinstance(s.targets[0], ast.Name) and isinstance(s.value, ast.Lambda):
+                    bind(s.targets[0].id, s.targets[0], loops, s.value)
+                    continue
                 for t in s.targets:
                     targets(t, loops)
             elif isinstance(s, ast.AugAssign | ast.AnnAssign):
                 targets(s.target, loops)
             elif isinstance(s, ast.FunctionDef):
-                bind(s.name, s, loops)
+                bind(s.name, s, loops, s)
             elif isinstance(s, ast.For):
                 targets(s.target, (*loops, s))
                 visit(s.body, (*loops, s))

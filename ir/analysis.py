@@ -20,6 +20,7 @@ snapshot: run it again after the IR changes.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Iterator
 
 import networkx as nx
@@ -85,22 +86,50 @@ class Analysis:
 
     # -- collection ---------------------------------------------------------
     def _collect(self, root: Graph) -> None:
-        todo = [root]
-        seen = {root}
-        while todo:
-            g = todo.pop(0)
-            self.graphs.append(g)
-            body = list(body_nodes(g))
-            self._body[g] = body
-            refs = graph_constants(body)
-            self._refs[g] = refs
-            # Graphs owning free variables are reached through their constants too;
-            # the owners of nodes seen here are visited for completeness.
-            owners = [n.owner for n in body if n.owner is not None and n.owner is not g]
-            for h in [*refs, *owners]:
-                if h is not None and h not in seen:
-                    seen.add(h)
-                    todo.append(h)
+        # A graph's body is what its output reads, *and* what the closures nested
+        # in it read of it: a node that only a closure uses (`y = x + 1` read
+        # only by an inner `def`) is not reachable from its owner's output, yet
+        # its inputs are part of the owner's body (its free variables, the
+        # graphs it calls). So each free variable met in a body is also an entry
+        # point into its owner's body; the walk runs until no entry is new.
+        seen: dict[Graph, set[Node]] = {}
+        queue: deque[tuple[Graph, Node]] = deque()
+
+        def visit(h: Graph) -> None:
+            if h not in seen:
+                seen[h] = set()
+                self.graphs.append(h)
+                self._body[h] = []
+                if h.has_output:
+                    queue.append((h, h.output))
+
+        visit(root)
+        while queue:
+            g, start = queue.popleft()
+            body, mine = self._body[g], seen[g]
+            refs: list[Graph] = []
+            owners: list[tuple[Graph, Node]] = []
+            stack = [start]
+            while stack:
+                node = stack.pop()
+                if node in mine:
+                    continue
+                mine.add(node)
+                body.append(node)
+                owner = node.owner
+                if isinstance(node, Apply) and owner is g:
+                    stack.extend(reversed(node.inputs))
+                elif owner is not None and owner is not g:
+                    owners.append((owner, node))
+                elif isinstance(node, Constant) and isinstance(node.value, Graph):
+                    refs.append(node.value)
+            for h in refs:
+                visit(h)
+            for h, node in owners:
+                visit(h)
+                queue.append((h, node))
+        for g in self.graphs:
+            self._refs[g] = graph_constants(self._body[g])
 
     def _free_variables(self) -> dict[Graph, dict[Node, None]]:
         fvs: dict[Graph, dict[Node, None]] = {}
@@ -177,6 +206,8 @@ class Analysis:
         return list(self._refs[g])
 
     def body(self, g: Graph) -> list[Node]:
+        """Every node `g` reads: what its output reads, and what the closures nested
+        in it read of its nodes (the inputs of nodes that only closures use)."""
         return list(self._body[g])
 
     def recursive(self, g: Graph) -> bool:

@@ -129,3 +129,29 @@ make_slice = primitive(
 )
 
 __all__ = ["NONE", "getitem", "len_", "make_slice", "make_tuple"]
+
+
+def _unpack_check(x: Any, n: int) -> Any:
+    """x itself, once it is known to unpack into exactly n values (as `a, b = x`)."""
+    if not isinstance(x, tuple | np.ndarray):
+        raise TypeError(f"cannot unpack non-iterable {type(x).__name__} object")
+    if len(x) > n:
+        raise ValueError(f"too many values to unpack (expected {n})")
+    if len(x) < n:
+        raise ValueError(f"not enough values to unpack (expected {n}, got {len(x)})")
+    return x
+
+
+def _unpack_check_rule(x: AbstractType, n: AbstractType) -> AbstractType:
+    if isinstance(x, TupleType):
+        if isinstance(n, Scalar) and n.value is not None and len(x.elements) != n.value:
+            raise type_error(
+                f"cannot unpack a tuple of {len(x.elements)} values into {n.value} names"
+            )
+        return x
+    if isinstance(x, ArrayType) and x.ndim >= 1:
+        return x
+    raise type_error(f"cannot unpack {x}")
+
+
+unpack_check = primitive("unpack_check", _unpack_check, _unpack_check_rule, ("x", "n"))

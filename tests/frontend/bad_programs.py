@@ -174,8 +174,9 @@ def uses_range_value(x):
 def uses_late_binding(x):
     def g():
         return x + 1
+    h = g  # the closure escapes the point where x is read...
     x = x * 2  # ERR
-    return g()
+    return h()
 
 
 def uses_unknown_np(x):

@@ -1,0 +1,70 @@
+# tapeless: every target sets itself up. On a fresh machine with only
+# Python >= 3.11 and make, `make demo` and `make test` create the local virtual
+# environment .venv, install tapeless into it (editable, with the dev extras),
+# and run. The install is redone only when pyproject.toml is newer than the
+# stamp file .venv/.stamp.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.stamp
+# pytest-xdist workers: the corpus is CPU-bound property tests, so two or more
+# cores pay for the worker start-up. `make test PYTEST_WORKERS=0` runs serially.
+PYTEST_WORKERS ?= auto
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help setup demo test pytest lint typecheck clean distclean
+
+help:
+	@echo "make demo       parse, print and run examples/demo.py (sets up .venv first)"
+	@echo "make test       the whole suite: pytest, then ruff and mypy (what .ci/run runs)"
+	@echo "make pytest     only the tests   (PYTEST_WORKERS=0 for serial, PYTEST_ARGS=...)"
+	@echo "make lint       ruff check"
+	@echo "make typecheck  mypy on the package"
+	@echo "make setup      only create .venv and install tapeless[dev] into it"
+	@echo "make clean      remove caches and build outputs;  make distclean: .venv too"
+
+$(PY):
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { \
+	  echo "tapeless needs Python >= 3.11; '$(PYTHON)' is older (set PYTHON=python3.11)" >&2; \
+	  exit 1; }
+	$(PYTHON) -m venv $(VENV) || { \
+	  echo "could not create $(VENV): on Debian/Ubuntu install python3-venv" >&2; \
+	  rm -rf $(VENV); exit 1; }
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(PY) examples/demo.py
+
+# Tests first (the signal that matters most), then the linters; any failure
+# fails the target, and all three run in one `make test`.
+test: pytest lint typecheck
+
+pytest: $(STAMP)
+	$(PY) -m pytest tests -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+# The repository root is the package `tapeless`, but mypy names modules after
+# directories, so run from a folder where the root appears under that name
+# (a symlink inside .venv); otherwise `tapeless.*` imports go unresolved.
+typecheck: $(STAMP)
+	@mkdir -p $(VENV)/mypy-root
+	@ln -sfn "$(CURDIR)" $(VENV)/mypy-root/tapeless
+	cd $(VENV)/mypy-root && "$(CURDIR)/$(VENV)/bin/mypy" \
+	  --config-file "$(CURDIR)/pyproject.toml" --cache-dir "$(CURDIR)/.mypy_cache" \
+	  --exclude '^tapeless/(tests|examples|benchmarks|docs|build)/' -p tapeless
+
+clean:
+	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)

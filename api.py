@@ -1,0 +1,165 @@
+"""The user entry point: `compile`.
+
+    @tl.compile                       # backend="interp", the default
+    def f(x, y): ...
+
+    tl.compile(f, backend="interp")(1.5, 2.0)
+
+`compile` wraps a Python function in a `CompiledFunction`. Nothing is parsed
+until the first call (so a function may refer to globals defined after it);
+the graph is then cached. Calling checks the arguments (ints, floats, bools,
+None, tuples of those, NumPy float64/int64/bool arrays, and functions that
+compiled code returned) and runs the chosen backend.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import types
+from collections.abc import Callable
+from typing import Any, overload
+
+from tapeless.backend import interp
+from tapeless.backend.values import Closure
+from tapeless.errors import TapelessError, TapelessTypeError
+from tapeless.ir.nodes import Graph
+from tapeless.ir.types import typeof
+
+#: Backends available now, and those later issues will add.
+BACKENDS = ("interp",)
+_PLANNED = ("cpu", "ptx")
+
+
+class CompiledFunction:
+    """A Python function compiled by tapeless; call it like the function.
+
+    `graph` is its IR (parsed on first use). `__tapeless_function__` lets the
+    front end see through the wrapper when another compiled function calls it.
+    """
+
+    __name__: str
+    __qualname__: str
+
+    def __init__(self, fn: types.FunctionType, backend: str) -> None:
+        functools.update_wrapper(self, fn)
+        self._fn = fn
+        self.backend = backend
+        self._graph: Graph | None = None
+        self._program: interp.Program | None = None
+        self._entry: Closure | None = None
+
+    @property
+    def __tapeless_function__(self) -> types.FunctionType:
+        """The Python function this compiles (the front end's way to see through wrappers)."""
+        return self._fn
+
+    @property
+    def graph(self) -> Graph:
+        """The function's graph IR, parsed by the front end on first use."""
+        if self._graph is None:
+            from tapeless.frontend import parse_function
+
+            self._graph = parse_function(self._fn)
+        return self._graph
+
+    def _closure(self) -> Closure:
+        if self._entry is None:
+            self._program = interp.Program()
+            self._entry = self._program.closure(self.graph)
+        return self._entry
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if kwargs:
+            args = self._bind_keywords(args, kwargs)
+        entry = self._closure()
+        values = tuple(_check_argument(self, i, a) for i, a in enumerate(args))
+        return entry(*values)
+
+    def _bind_keywords(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+        sig = inspect.signature(self._fn)
+        try:
+            bound = sig.bind(*args, **kwargs)
+        except TypeError as e:
+            raise TapelessTypeError(
+                str(e), None, construct=f"call of {self.__name__}"
+            ) from None
+        bound.apply_defaults()
+        return tuple(bound.args)
+
+    def __repr__(self) -> str:
+        return f"<tapeless.compile({self.__qualname__}, backend={self.backend!r})>"
+
+
+def _check_argument(fn: CompiledFunction, index: int, value: Any) -> Any:
+    """`value` as the interpreter takes it, or a TapelessTypeError naming the argument."""
+    if isinstance(value, Closure):
+        return value
+    if isinstance(value, CompiledFunction):
+        return value._closure()
+    if isinstance(value, tuple):
+        return tuple(_check_argument(fn, index, v) for v in value)
+    detail: str | None = f"values of type {type(value).__name__} are not supported"
+    if not (callable(value) or isinstance(value, slice)):
+        try:
+            typeof(value)
+            detail = None
+        except TapelessError as e:
+            detail = e.message
+    if detail is not None:
+        raise TapelessTypeError(
+            f"argument {index + 1} of {fn.__name__}() has type {type(value).__name__}: {detail}",
+            construct=f"call of {fn.__name__}",
+            hint=(
+                "pass ints, floats, bools, None, tuples of those, NumPy arrays of"
+                " float64, int64 or bool, or functions that compiled code returned"
+            ),
+        )
+    return value
+
+
+@overload
+def compile(fn: Callable[..., Any], *, backend: str = "interp") -> CompiledFunction: ...
+
+
+@overload
+def compile(
+    fn: None = None, *, backend: str = "interp"
+) -> Callable[[Callable[..., Any]], CompiledFunction]: ...
+
+
+def compile(
+    fn: Callable[..., Any] | None = None, *, backend: str = "interp"
+) -> CompiledFunction | Callable[[Callable[..., Any]], CompiledFunction]:
+    """Compile `fn` with `backend`; usable as `@compile`, `@compile(backend=...)` or `compile(f)`.
+
+    Parsing happens on the first call; errors in the source are raised then,
+    as `TapelessError`s that point at the offending line.
+    """
+    if backend not in BACKENDS:
+        later = f" ({', '.join(map(repr, _PLANNED))} come in later releases)"
+        raise TapelessError(
+            f"unknown backend {backend!r}; available: {', '.join(map(repr, BACKENDS))}{later}",
+            construct="compile",
+            hint='use backend="interp"',
+        )
+
+    def wrap(f: Callable[..., Any]) -> CompiledFunction:
+        if isinstance(f, CompiledFunction):
+            out = CompiledFunction(f._fn, backend)
+            out._graph = f._graph
+            return out
+        if not isinstance(f, types.FunctionType):
+            raise TapelessTypeError(
+                f"compile expects a Python function, got {type(f).__name__}",
+                construct="compile",
+                hint="decorate a function defined with def or lambda",
+            )
+        return CompiledFunction(f, backend)
+
+    if fn is None:
+        return wrap
+    return wrap(fn)
+
+
+__all__ = ["BACKENDS", "CompiledFunction", "compile"]

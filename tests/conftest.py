@@ -1,0 +1,45 @@
+"""Test-suite wide set-up: hypothesis profiles and the import path for helpers.
+
+Profiles (pick one with ``HYPOTHESIS_PROFILE=<name>``; the default is ``ci``
+when the ``CI`` environment variable is set, ``dev`` otherwise):
+
+- ``ci``: derandomized (the same examples on every run and machine), no
+  database, modest example counts so the whole suite stays fast on 2 cores.
+- ``dev``: random, a few more examples, the local example database on so that
+  a failure found once is replayed first next time.
+- ``thorough``: many examples, for a long soak run before a release.
+
+Every test directory that holds shared helpers (``corpus_support.py``, ...)
+is put on ``sys.path`` here, so tests import them by plain module name whatever
+pytest's import mode; there are no ``__init__.py`` files under ``tests/``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from hypothesis import HealthCheck, settings
+
+TESTS = Path(__file__).resolve().parent
+
+# `tests/` itself, and `tests/<area>/` folders (never `tests/` subfolders named
+# like a package of the library: `import frontend` must not shadow anything).
+for _path in (TESTS, TESTS / "frontend"):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+_COMMON = {
+    "deadline": None,
+    "print_blob": True,
+    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large],
+}
+
+settings.register_profile("ci", derandomize=True, database=None, max_examples=25, **_COMMON)
+settings.register_profile("dev", max_examples=40, **_COMMON)
+settings.register_profile("thorough", max_examples=500, **_COMMON)
+
+settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
+)

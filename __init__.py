@@ -8,19 +8,23 @@
 See README.md and docs/architecture.md.
 """
 
-from tapeless.api import CompiledFunction, compile
+from tapeless.api import CompiledFunction, GradFunction, compile, grad, value_and_grad
 from tapeless.errors import (
     TapelessError,
     TapelessNameError,
     TapelessTypeError,
     TypeInferenceError,
+    TapelessUnboundLocalError,
     UnsupportedSyntax,
 )
+from tapeless.ir.prims.ad import stop_gradient
 
 __version__ = "0.1.0"
 
 __all__ = [
     "CompiledFunction",
+    "GradFunction",
+    "TapelessUnboundLocalError",
     "TapelessError",
     "TapelessNameError",
     "TapelessTypeError",
@@ -28,4 +32,7 @@ __all__ = [
     "UnsupportedSyntax",
     "__version__",
     "compile",
+    "grad",
+    "stop_gradient",
+    "value_and_grad",
 ]

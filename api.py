@@ -20,6 +20,7 @@ import types
 from collections.abc import Callable
 from typing import Any, overload
 
+from tapeless import ad  # noqa: F401  (registers the AD primitives: grad, jvalue, ...)
 from tapeless.backend import interp
 from tapeless.backend.values import Closure
 from tapeless.errors import TapelessError, TapelessTypeError
@@ -162,4 +163,80 @@ def compile(
     return wrap(fn)
 
 
-__all__ = ["BACKENDS", "CompiledFunction", "compile"]
+
+
+class GradFunction:
+    """`grad(fn)` / `value_and_grad(fn)`: the derivative as a function.
+
+    Calling it runs the reference interpreter; `compile`, `grad` and compiled
+    code take it like any function (`__tapeless_graph__`).
+    """
+
+    def __init__(self, fn: Any, argnums: Any, with_value: bool) -> None:
+        from tapeless.ad.grad import _normalize_argnums
+
+        self._fn = fn
+        self._argnums, self._single = _normalize_argnums(argnums)
+        self._with_value = with_value
+        self._graph: Graph | None = None
+        self._entry: Closure | None = None
+        name = getattr(fn, "__name__", "f")
+        self.__name__ = f"{'value_and_grad' if with_value else 'grad'}({name})"
+
+    @property
+    def __tapeless_graph__(self) -> Graph:
+        if self._graph is None:
+            from tapeless.ad.grad import grad_graph
+
+            self._graph = grad_graph(
+                _graph_of(self._fn), self._argnums, single=self._single, with_value=self._with_value
+            )
+        return self._graph
+
+    def __call__(self, *args: Any) -> Any:
+        if self._entry is None:
+            self._entry = interp.Program().closure(self.__tapeless_graph__)
+        values = tuple(_check_argument(self, i, a) for i, a in enumerate(args))  # type: ignore[arg-type]
+        return self._entry(*values)
+
+    def __repr__(self) -> str:
+        return f"<tapeless {self.__name__}>"
+
+
+def _graph_of(fn: Any) -> Graph:
+    graph = getattr(fn, "__tapeless_graph__", None)
+    if isinstance(graph, Graph):
+        return graph
+    if isinstance(fn, CompiledFunction):
+        return fn.graph
+    from tapeless.frontend import parse_function
+
+    return parse_function(fn)
+
+
+def grad(fn: Any, argnums: int | tuple[int, ...] = 0) -> GradFunction:
+    """The gradient of `fn` with respect to argument(s) `argnums`.
+
+    `fn` must return a float scalar; the gradient has the structure of the
+    argument (a float, a tuple, an array of the same shape). Works on any
+    function `compile` takes, on its own results, and inside compiled code.
+    """
+    return GradFunction(fn, argnums, with_value=False)
+
+
+def value_and_grad(fn: Any, argnums: int | tuple[int, ...] = 0) -> GradFunction:
+    """`(fn(*args), grad(fn, argnums)(*args))` in one pass."""
+    return GradFunction(fn, argnums, with_value=True)
+
+
+def _register_special_forms() -> None:
+    from tapeless.frontend.resolve import register_special_form
+
+    register_special_form(grad, "grad")
+    register_special_form(value_and_grad, "value_and_grad")
+
+
+_register_special_forms()
+
+
+__all__ = ["BACKENDS", "CompiledFunction", "GradFunction", "compile", "grad", "value_and_grad"]

@@ -103,6 +103,7 @@ class Code:
         "meta",
         "name",
         "nparams",
+        "program",
         "slots",
         "tail",
         "toplevel",
@@ -118,6 +119,7 @@ class Code:
         self.slots: dict[Node, int] = {}
         self.tail: list[Any] = []
         self.toplevel = True
+        self.program: Program | None = None  # the Program that assembled it
 
     def __repr__(self) -> str:
         return f"<Code {self.name}: {len(self.instrs)} instructions>"
@@ -155,6 +157,7 @@ class Program:
         new = [g for g in an.graphs if g not in self._codes]
         for g in new:
             self._codes[g] = Code(g)
+            self._codes[g].program = self
         # Ancestors first: loading a free variable needs its owner's slot.
         new.sort(key=lambda g: len(an.ancestors(g)))
         for g in new:

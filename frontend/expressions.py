@@ -212,6 +212,8 @@ class ExpressionLowering:
         func = e.func
         static = self.static_expr(func)
         if isinstance(static, SpecialForm):
+            if static.name in ("grad", "value_and_grad"):
+                return self.grad_call(static.name, e)
             if static.name == "range":
                 raise self.unsupported(e, "range() outside a for loop", "use range(...) only as `for i in range(...)`")
             return self.min_max(static.name, e)
@@ -302,6 +304,19 @@ class ExpressionLowering:
             elif param.default is not inspect.Parameter.empty:
                 out.append(Constant(param.default, self.loc(e)))
         return out
+
+    def grad_call(self, which: str, e: ast.Call) -> Node:
+        """`grad(f, argnums=k)` in compiled code: the `grad` primitive on the value f."""
+        import ast as _ast
+
+        if not e.args or len(e.args) > 2 or any(k.arg != "argnums" for k in e.keywords):
+            raise self.unsupported(e, f"{which}() with these arguments", f"write {which}(f) or {which}(f, argnums=k)")
+        spec = e.args[1] if len(e.args) == 2 else next((k.value for k in e.keywords), None)
+        try:
+            argnums = _ast.literal_eval(spec) if spec is not None else 0
+        except ValueError:
+            raise self.unsupported(e, "computed argnums", "write argnums as a literal: 0 or (0, 1)") from None
+        return self.call_prim("grad", self.expr(e.args[0]), Constant(argnums), Constant(which == "value_and_grad"), node=e)
 
     def min_max(self, which: str, e: ast.Call) -> Node:
         if e.keywords or len(e.args) < 2:

@@ -237,6 +237,8 @@ class FunctionLowering(ExpressionLowering):
             return Constant(obj.value, loc)
         if isinstance(obj, types.FunctionType):
             return Constant(self.program.parse(obj), loc)
+        if isinstance(obj, Graph):
+            return Constant(obj, loc)
         if isinstance(obj, StaticModule):
             raise UnsupportedSyntax(f"module '{name}' used as a value", loc, construct=name,
                                     hint=f"use one of its functions or constants: {name}.something")

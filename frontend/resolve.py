@@ -26,12 +26,18 @@ from typing import Any
 import numpy as np
 
 from tapeless.errors import Location, UnsupportedSyntax
-from tapeless.ir.primitives import primitive_for
+from tapeless.ir.nodes import Graph
+from tapeless.ir.primitives import Primitive, primitive_for
 
 _MISSING = object()
 
 #: Builtins that the lowering expands itself rather than calling.
-SPECIAL_FORMS = {builtins.range: "range", builtins.min: "min", builtins.max: "max"}
+SPECIAL_FORMS: dict[Any, str] = {builtins.range: "range", builtins.min: "min", builtins.max: "max"}
+
+
+def register_special_form(obj: Any, name: str) -> None:
+    """Let the lowering expand calls of `obj` itself (`tapeless.grad` registers here)."""
+    SPECIAL_FORMS[obj] = name
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,9 +96,14 @@ def classify(obj: Any, name: str, loc: Location) -> Any:
         return StaticModule(obj)
     if _hashable(obj) and obj in SPECIAL_FORMS:
         return SpecialForm(SPECIAL_FORMS[obj])
+    if isinstance(obj, Primitive):  # backpropagators call primitives by name
+        return obj
     prim = primitive_for(obj)
     if prim is not None:
         return prim
+    graph = getattr(obj, "__tapeless_graph__", None)
+    if isinstance(graph, Graph):  # grad(f) and friends: graphs already built
+        return graph
     fn = underlying_function(obj)
     if fn is not None:
         return fn

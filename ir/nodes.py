@@ -45,13 +45,17 @@ class Node:
             yield user
 
 
-@dataclass(slots=True, eq=False, repr=False)
+@dataclass(slots=True, eq=False, repr=False, weakref_slot=True)
 class Parameter(Node):
     """A formal parameter of `graph`. Block parameters play the role of phis."""
 
     graph: Graph
     name: str
     loc: Location | None = None
+
+    def __bool__(self) -> bool:
+        # `if x:` on an unbound x must not quietly take a branch.
+        raise TypeError(f"local variable '{self.name}' is unbound")
     uses: set[Use] = field(default_factory=set)
 
     @property
@@ -62,7 +66,7 @@ class Parameter(Node):
         return f"<Parameter {self.name} of {self.graph.name}>"
 
 
-@dataclass(slots=True, eq=False, repr=False)
+@dataclass(slots=True, eq=False, repr=False, weakref_slot=True)
 class Constant(Node):
     """A literal: a number, bool, None, tuple, array, `Primitive` or `Graph`.
 
@@ -77,7 +81,7 @@ class Constant(Node):
         return f"<Constant {self.value!r}>"
 
 
-@dataclass(slots=True, eq=False, repr=False)
+@dataclass(slots=True, eq=False, repr=False, weakref_slot=True)
 class Apply(Node):
     """`inputs[0](*inputs[1:])`, computed in `graph`."""
 
@@ -127,7 +131,7 @@ class Apply(Node):
         return f"<Apply in {self.graph.name}>"
 
 
-@dataclass(slots=True, eq=False, repr=False)
+@dataclass(slots=True, eq=False, repr=False, weakref_slot=True)
 class Graph:
     """A function of the IR.
 
@@ -139,6 +143,10 @@ class Graph:
 
     name: str
     loc: Location | None = None
+
+    def __bool__(self) -> bool:
+        # `if x:` on an unbound x must not quietly take a branch.
+        raise TypeError(f"local variable '{self.name}' is unbound")
     parameters: list[Parameter] = field(default_factory=list)
     defaults: tuple[Any, ...] = ()
     flags: dict[str, Any] = field(default_factory=dict)
@@ -215,3 +223,7 @@ class Unbound:
 
     name: str
     loc: Location | None = None
+
+    def __bool__(self) -> bool:
+        # `if x:` on an unbound x must not quietly take a branch.
+        raise TypeError(f"local variable '{self.name}' is unbound")

@@ -38,7 +38,6 @@ from typing import Any
 
 import numpy as np
 
-from tapeless.errors import TapelessError
 from tapeless.ir.analysis import Analysis, analyze, body_nodes
 from tapeless.ir.nodes import Apply, Constant, Graph, Node, Unbound
 from tapeless.ir.primitives import Primitive
@@ -149,7 +148,7 @@ class Printer:
         if self.analysis is not None:
             try:
                 order = self.analysis.schedule(g)
-            except TapelessError:
+            except Exception:  # a cycle (broken IR): fall back to a plain post-order
                 order = None
         if order is None:
             order = _fallback_schedule(g)
@@ -174,6 +173,8 @@ class Printer:
 
     def ref(self, node: Node, here: Graph) -> str:
         """How `node` reads as an operand inside graph `here`."""
+        if not isinstance(node, Node):
+            return f"<not a node: {format_value(node, self.graph_names)}>"
         if isinstance(node, Constant):
             value = node.value
             if isinstance(value, Graph):
@@ -242,7 +243,7 @@ class Printer:
 def _try_analyze(root: Graph) -> Analysis | None:
     try:
         return analyze(root)
-    except TapelessError:
+    except Exception:  # broken IR (the verifier prints it): print without the analysis
         return None
 
 
@@ -255,6 +256,8 @@ def _collect(root: Graph) -> list[Graph]:
         g = order[i]
         i += 1
         for node in body_nodes(g):
+            if not isinstance(node, Node):
+                continue
             targets: list[Graph | None] = [node.owner]
             if isinstance(node, Constant) and isinstance(node.value, Graph):
                 targets.append(node.value)

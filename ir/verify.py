@@ -18,8 +18,8 @@ For the program rooted at `root` (every graph and node reachable from it):
   its parent makes it);
 - no dependency cycle among a graph's nodes (counting the free variables a
   closure needs before it is made);
-- constants hold supported values: bool, int, float (and NumPy scalars of
-  those kinds), None, slices of ints, float64/int64/bool arrays, `Primitive`,
+- constants hold supported values: bool, int, float (and NumPy's bool_,
+  int64, float64), None, slices of ints, float64/int64/bool arrays, `Primitive`,
   `Graph`, `Unbound`, and tuples of those except graphs (a graph inside a
   tuple constant would be invisible to the analyses; build the tuple with
   ``make_tuple``).
@@ -41,7 +41,7 @@ from tapeless.ir.primitives import Primitive
 from tapeless.ir.printer import Printer
 
 _ARRAY_DTYPES = (np.dtype(np.float64), np.dtype(np.int64), np.dtype(np.bool_))
-_SCALARS = (bool, int, float, np.bool_, np.integer, np.floating)
+_SCALARS = (bool, int, float, np.bool_, np.int64, np.float64)
 
 
 def verify(root: Graph) -> None:

@@ -2,7 +2,8 @@
 
 One module per family: `scalar` (operators, scalar builtins), `control`
 (switch, truth), `structure` (tuples, slices, indexing), `math` (the `math`
-module), `array` (NumPy ufuncs, reductions, linear algebra, shapes).
+module), `array` (NumPy ufuncs, reductions, linear algebra, shapes), `ad`
+(zeros, gradient addition, environments, broadcasting adjoints).
 """
 
-from tapeless.ir.prims import array, control, math, scalar, structure  # noqa: F401
+from tapeless.ir.prims import ad, array, control, math, scalar, structure  # noqa: F401

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from tapeless.ir.primitives import primitive
+from tapeless.ir.prims.ad import zeros_like
 from tapeless.ir.prims.rules import expect_scalar, type_error
 from tapeless.ir.types import BOOL, AbstractType, ArrayType, Scalar, join_kind
 
@@ -33,6 +34,16 @@ def _switch_rule(cond: AbstractType, a: AbstractType, b: AbstractType) -> Abstra
 
 
 switch = primitive("switch", _switch, _switch_rule, ("cond", "if_true", "if_false"))
+
+
+@switch.rule("bprop")
+def _bprop_switch(cond, if_true, if_false, out, dout):
+    # the sensitivity goes to the branch taken (an Env, for closures)
+    return (
+        zeros_like(cond),
+        switch(cond, dout, zeros_like(if_true)),
+        switch(cond, zeros_like(if_false), dout),
+    )
 
 
 def _truth(x: Any) -> bool:

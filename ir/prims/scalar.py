@@ -13,6 +13,7 @@ import operator
 from typing import Any
 
 from tapeless.ir.primitives import primitive
+from tapeless.ir.prims.ad import safe_log, sign_of, unbroadcast, zeros_like
 from tapeless.ir.prims.rules import (
     arith_rule,
     check_numeric,
@@ -49,6 +50,41 @@ floordiv = _binary("floordiv", operator.floordiv, "x // y (floors toward -inf)")
 mod = _binary("mod", operator.mod, "x % y (sign of y, as Python)")
 
 
+# Backpropagators: `bprop(x, y, out, dout)` gives the sensitivities of x and y.
+# `unbroadcast` sums a sensitivity back to its operand's shape (a no-op on scalars).
+@add.rule("bprop")
+def _bprop_add(x, y, out, dout):
+    return (unbroadcast(dout, x), unbroadcast(dout, y))
+
+
+@sub.rule("bprop")
+def _bprop_sub(x, y, out, dout):
+    return (unbroadcast(dout, x), unbroadcast(-dout, y))
+
+
+@mul.rule("bprop")
+def _bprop_mul(x, y, out, dout):
+    return (unbroadcast(dout * y, x), unbroadcast(dout * x, y))
+
+
+@truediv.rule("bprop")
+def _bprop_truediv(x, y, out, dout):
+    # d(x / y)/dy = -x / y**2 = -out / y
+    return (unbroadcast(dout / y, x), unbroadcast(-dout * out / y, y))
+
+
+@floordiv.rule("bprop")
+def _bprop_floordiv(x, y, out, dout):
+    # piecewise constant: zero almost everywhere
+    return (zeros_like(x), zeros_like(y))
+
+
+@mod.rule("bprop")
+def _bprop_mod(x, y, out, dout):
+    # x % y = x - y * floor(x / y), and floor(x / y) = (x - out) / y
+    return (unbroadcast(dout, x), unbroadcast(-dout * ((x - out) / y), y))
+
+
 def _pow_impl(x: Any, y: Any) -> Any:
     check_numeric("pow", x, y)
     return x**y
@@ -68,6 +104,12 @@ def _pow_rule(x: AbstractType, y: AbstractType) -> AbstractType:
 pow = primitive("pow", _pow_impl, _pow_rule, ("x", "y"), implements=(operator.pow,), doc="x ** y")
 
 
+@pow.rule("bprop")
+def _bprop_pow(x, y, out, dout):
+    # d/dx = y * x ** (y - 1); d/dy = out * log(x), zero where x <= 0
+    return (unbroadcast(dout * y * x ** (y - 1), x), unbroadcast(dout * out * safe_log(x), y))
+
+
 # -- unary arithmetic --------------------------------------------------------
 def _neg(x: Any) -> Any:
     check_numeric("neg", x)
@@ -83,12 +125,27 @@ neg = primitive("neg", _neg, unary_arith_rule("neg"), ("x",), implements=(operat
 pos = primitive("pos", _pos, unary_arith_rule("pos"), ("x",), implements=(operator.pos,), doc="+x")
 
 
+@neg.rule("bprop")
+def _bprop_neg(x, out, dout):
+    return (-dout,)
+
+
+@pos.rule("bprop")
+def _bprop_pos(x, out, dout):
+    return (dout,)
+
+
 def _abs(x: Any) -> Any:
     check_numeric("abs", x)
     return abs(x)
 
 
 abs_ = primitive("abs", _abs, unary_arith_rule("abs"), ("x",), implements=(abs,), doc="abs(x)")
+
+
+@abs_.rule("bprop")
+def _bprop_abs(x, out, dout):
+    return (dout * sign_of(x),)
 
 
 # -- comparisons -------------------------------------------------------------
@@ -138,6 +195,17 @@ scalar_min = primitive("scalar_min", _min, _minmax_rule("min"), ("x", "y"))
 scalar_max = primitive("scalar_max", _max, _minmax_rule("max"), ("x", "y"))
 
 
+@scalar_min.rule("bprop")
+def _bprop_min(x, y, out, dout):
+    # the sensitivity goes to the operand min returned (y only if y < x)
+    return (zeros_like(x) if y < x else dout, dout if y < x else zeros_like(y))
+
+
+@scalar_max.rule("bprop")
+def _bprop_max(x, y, out, dout):
+    return (zeros_like(x) if y > x else dout, dout if y > x else zeros_like(y))
+
+
 def _to_float(x: Any) -> float:
     check_numeric("float", x)
     return float(x)
@@ -162,6 +230,13 @@ to_float = primitive(
     "float", _to_float, _scalar_cast_rule("f64"), ("x",), implements=(float,),
     doc="float(x)",
 )
+
+
+@to_float.rule("bprop")
+def _bprop_float(x, out, dout):
+    return (dout,)
+
+
 to_int = primitive(
     "int", _to_int, _scalar_cast_rule("i64"), ("x",), implements=(int,), differentiable=False,
     doc="int(x) (truncates toward zero)",

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from tapeless.ir.primitives import primitive
+from tapeless.ir.prims.ad import getitem_sens, zeros_like
 from tapeless.ir.prims.rules import type_error
 from tapeless.ir.types import (
     I64,
@@ -93,6 +94,11 @@ def _getitem_rule(x: AbstractType, i: AbstractType) -> AbstractType:
 getitem = primitive("getitem", _getitem, _getitem_rule, ("x", "index"))
 
 
+@getitem.rule("bprop")
+def _bprop_getitem(x, index, out, dout):
+    return (getitem_sens(x, index, dout), zeros_like(index))
+
+
 def _len(x: Any) -> int:
     """len(x) of a tuple, or of an array's first axis."""
     if not isinstance(x, tuple | np.ndarray):
@@ -155,3 +161,8 @@ def _unpack_check_rule(x: AbstractType, n: AbstractType) -> AbstractType:
 
 
 unpack_check = primitive("unpack_check", _unpack_check, _unpack_check_rule, ("x", "n"))
+
+
+@unpack_check.rule("bprop")
+def _bprop_unpack_check(x, n, out, dout):
+    return (dout, zeros_like(n))

@@ -145,7 +145,9 @@ def compile(
             hint='use backend="interp"',
         )
 
-    def wrap(f: Callable[..., Any]) -> CompiledFunction:
+    def wrap(f: Callable[..., Any]) -> Any:
+        if isinstance(f, GradFunction):
+            return f  # already a function of the IR; runs on the interpreter
         if isinstance(f, CompiledFunction):
             out = CompiledFunction(f._fn, backend)
             out._graph = f._graph

@@ -52,10 +52,6 @@ class Parameter(Node):
     graph: Graph
     name: str
     loc: Location | None = None
-
-    def __bool__(self) -> bool:
-        # `if x:` on an unbound x must not quietly take a branch.
-        raise TypeError(f"local variable '{self.name}' is unbound")
     uses: set[Use] = field(default_factory=set)
 
     @property
@@ -143,10 +139,6 @@ class Graph:
 
     name: str
     loc: Location | None = None
-
-    def __bool__(self) -> bool:
-        # `if x:` on an unbound x must not quietly take a branch.
-        raise TypeError(f"local variable '{self.name}' is unbound")
     parameters: list[Parameter] = field(default_factory=list)
     defaults: tuple[Any, ...] = ()
     flags: dict[str, Any] = field(default_factory=dict)

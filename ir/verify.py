@@ -20,7 +20,7 @@ For the program rooted at `root` (every graph and node reachable from it):
   closure needs before it is made);
 - constants hold supported values: bool, int, float (and NumPy's bool_,
   int64, float64), None, slices of ints, float64/int64/bool arrays, `Primitive`,
-  `Graph`, `Unbound`, and tuples of those except graphs (a graph inside a
+  `Graph`, `Unbound`, AD's `Env` and `EnvKey`, and tuples of those except graphs (a graph inside a
   tuple constant would be invisible to the analyses; build the tuple with
   ``make_tuple``).
 
@@ -37,6 +37,7 @@ import numpy as np
 from tapeless.errors import TapelessError, VerificationError
 from tapeless.ir.analysis import Analysis, analyze
 from tapeless.ir.nodes import OUTPUT, Apply, Constant, Graph, Node, Parameter, Unbound
+from tapeless.ir.prims.ad import Env, EnvKey
 from tapeless.ir.primitives import Primitive
 from tapeless.ir.printer import Printer
 
@@ -270,7 +271,7 @@ def _unsupported(value: Any, *, top: bool) -> str | None:
     """Why `value` cannot be a constant, or None when it can."""
     if value is None or isinstance(value, _SCALARS):
         return None
-    if isinstance(value, Primitive | Unbound):
+    if isinstance(value, Primitive | Unbound | Env | EnvKey):  # Env/EnvKey: AD's environments
         return None
     if isinstance(value, Graph):
         if top:

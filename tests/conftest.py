@@ -9,9 +9,13 @@ when the ``CI`` environment variable is set, ``dev`` otherwise):
   a failure found once is replayed first next time.
 - ``thorough``: many examples, for a long soak run before a release.
 
-Every test directory that holds shared helpers (``corpus_support.py``, ...)
-is put on ``sys.path`` here, so tests import them by plain module name whatever
-pytest's import mode; there are no ``__init__.py`` files under ``tests/``.
+``tests/`` and each folder directly under it (``tests/frontend/`` with
+``corpus_support.py`` and ``bad_programs.py``, ``tests/ad/`` with
+``programs.py``, ...) are put on ``sys.path`` here, so tests import shared
+helper modules by plain module name whatever pytest's import mode; helper
+module names must therefore be unique across those folders. There are no ``__init__.py`` files under ``tests/``; never
+import a test folder as a package (``frontend``, ``ir`` ... are the library's
+own package names).
 """
 
 from __future__ import annotations
@@ -24,9 +28,10 @@ from hypothesis import HealthCheck, settings
 
 TESTS = Path(__file__).resolve().parent
 
-# `tests/` itself, and `tests/<area>/` folders (never `tests/` subfolders named
-# like a package of the library: `import frontend` must not shadow anything).
-for _path in (TESTS, TESTS / "frontend"):
+for _path in (
+    TESTS,
+    *sorted(p for p in TESTS.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))),
+):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 

@@ -76,6 +76,22 @@ def _parse(fn: Callable[..., Any]) -> Graph:
     return parse_function(fn)
 
 
+@register_stage("ad", "J(f): the J transform, returning (value, backpropagator closure)")
+def _ad(fn: Callable[..., Any]) -> Graph:
+    from tapeless.ad import J
+
+    return J(_parse(fn))
+
+
+def derivative(root: Graph, order: int) -> Graph:
+    """The graph of the `order`-th derivative of `root` (grad applied `order` times)."""
+    from tapeless.ad import grad_graph
+
+    for _ in range(order):
+        root = grad_graph(root, (0,), single=True, with_value=False)
+    return root
+
+
 class UsageError(Exception):
     """Bad command-line input: reported as one line, exit status 2."""
 
@@ -154,6 +170,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--stage", default="parse", choices=list(STAGES), help="default: parse")
     parser.add_argument("--format", default="text", choices=["text", "json"], help="default: text")
     parser.add_argument("--locations", action="store_true", help="end each line with file:line:col")
+    parser.add_argument("--grad", type=int, default=0, metavar="N",
+                        help="show the N-th derivative (grad applied N times, wrt argument 0)")
     parser.add_argument("--verify", action="store_true", help="run the IR verifier on the result")
     parser.add_argument("--traceback", action="store_true", help="show Python tracebacks of errors")
     return parser
@@ -167,13 +185,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 2
     try:
         fn = load_function(args.target)
-        root = STAGES[args.stage].run(fn)
+        if args.grad < 0:
+            raise UsageError("--grad takes a non-negative order")
+        if args.grad:
+            if args.stage not in ("parse", "ad"):
+                raise UsageError("--grad applies to the parse and ad stages")
+            root = derivative(_parse(fn), args.grad)
+        else:
+            root = STAGES[args.stage].run(fn)
         if args.verify:
             from tapeless.ir.verify import verify
 
             verify(root)
         if args.format == "json":
-            text = json.dumps({"stage": args.stage, **stats(root)}, indent=2)
+            head = {"stage": args.stage, **({"grad": args.grad} if args.grad else {})}
+            text = json.dumps({**head, **stats(root)}, indent=2)
         else:
             text = format_graph(root, locations=args.locations).rstrip("\n")
     except (UsageError, TapelessError) as exc:

@@ -42,9 +42,15 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(PY) examples/demo.py
 
-# Tests first (the signal that matters most), then the linters; any failure
-# fails the target, and all three run in one `make test`.
-test: pytest lint typecheck
+# The tests, then ruff, then mypy: all three always run, so one CI run reports
+# every problem, and the target fails if any of them failed.
+test: $(STAMP)
+	@status=0; \
+	$(MAKE) --no-print-directory pytest || status=1; \
+	$(MAKE) --no-print-directory lint || status=1; \
+	$(MAKE) --no-print-directory typecheck || status=1; \
+	if [ $$status -ne 0 ]; then echo "make test: FAILED (see above)" >&2; fi; \
+	exit $$status
 
 pytest: $(STAMP)
 	$(PY) -m pytest tests -n $(PYTEST_WORKERS) $(PYTEST_ARGS)

@@ -13,8 +13,8 @@ from tapeless.errors import (
     TapelessError,
     TapelessNameError,
     TapelessTypeError,
-    TypeInferenceError,
     TapelessUnboundLocalError,
+    TypeInferenceError,
     UnsupportedSyntax,
 )
 from tapeless.ir.prims.ad import stop_gradient
@@ -24,10 +24,10 @@ __version__ = "0.1.0"
 __all__ = [
     "CompiledFunction",
     "GradFunction",
-    "TapelessUnboundLocalError",
     "TapelessError",
     "TapelessNameError",
     "TapelessTypeError",
+    "TapelessUnboundLocalError",
     "TypeInferenceError",
     "UnsupportedSyntax",
     "__version__",

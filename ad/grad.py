@@ -48,7 +48,7 @@ seed = primitive("grad_seed", _seed, lambda out: F64, ("out",), differentiable=F
 
 def _check_wrt(x: Any, argnum: int) -> Any:
     """x, once it is a value one can differentiate with respect to."""
-    if isinstance(x, bool | np.bool_) or isinstance(x, int | np.integer):
+    if isinstance(x, bool | np.bool_ | int | np.integer):
         raise TapelessTypeError(
             f"cannot differentiate with respect to argument {argnum} of type {type(x).__name__}",
             construct="grad",

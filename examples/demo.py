@@ -60,7 +60,9 @@ def main() -> None:
         got, want = compiled(*args), demo(*args)
         same = got == want and type(got[0]) is type(want[0]) and type(got[1]) is type(want[1])
         ok &= same
-        print(f"demo{args}\n  tapeless: {got!r}\n  CPython:  {want!r}  {'same' if same else 'DIFFERENT'}")
+        print(
+            f"demo{args}\n  tapeless: {got!r}\n  CPython:  {want!r}  {'same' if same else 'DIFFERENT'}"
+        )
     if not ok:
         raise SystemExit("the interpreter disagrees with CPython")
     print("\nall results identical to CPython")

@@ -100,7 +100,7 @@ class ExpressionLowering:
         method = getattr(self, f"expr_{type(e).__name__}", None)
         if method is None:  # the fence lets nothing else through
             raise self.unsupported(e, type(e).__name__, "rewrite it with the supported subset")
-        return method(e)  # type: ignore[no-any-return]
+        return method(e)
 
     def expr_Constant(self, e: ast.Constant) -> Node:
         return Constant(e.value, self.loc(e))

@@ -104,7 +104,7 @@ class FunctionLowering(ExpressionLowering):
 
     # The current block; None after return/break/continue (dead code follows).
     @property
-    def block(self) -> Block:  # type: ignore[override]
+    def block(self) -> Block:
         assert self.current is not None
         return self.current
 
@@ -203,7 +203,7 @@ class FunctionLowering(ExpressionLowering):
             return Constant(value.value, value.loc)
         point = site.point or site.node
         if site.values is not None and name in site.values and site.immediate:
-            return site.values[name]  # called at once: nothing can rebind it first
+            return self.ssa._resolve(site.values[name])  # called at once: nothing can rebind it first
         later = self.scope.rebound_after(name, point, site.loops)
         if later is not None:
             where = "is used" if site.point is not None else "is defined"
@@ -215,7 +215,7 @@ class FunctionLowering(ExpressionLowering):
                 hint=f"give the new value a new name, or pass '{name}' to the function as an argument",
             )
         if site.values is not None and name in site.values:
-            return site.values[name]
+            return self.ssa._resolve(site.values[name])  # (a phi since found trivial: its value)
         return self.ssa.read(site.block, name)
 
     def static_name(self, name: str, node: ast.AST) -> Any:

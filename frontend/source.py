@@ -55,6 +55,7 @@ def function_ast(fn: types.FunctionType) -> FunctionSource:
     wrapped = bool(lines) and lines[0][:1] in (" ", "\t")
     if wrapped:
         text = "if 1:\n" + text
+    tree: ast.Module | None
     try:
         tree = ast.parse(text, filename)
     except SyntaxError:

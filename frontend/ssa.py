@@ -132,6 +132,7 @@ class SSABuilder:
                 same = op
             if same is None:
                 same = self.undefined(block.phis[phi])
+        assert same is not None
         users = [u for u, _ in phi.uses if isinstance(u, Apply) and u in self.block_of_jump]
         self._remove_phi(block, phi, same)
         # Phis that used this one may have become trivial.

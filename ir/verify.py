@@ -37,8 +37,8 @@ import numpy as np
 from tapeless.errors import TapelessError, VerificationError
 from tapeless.ir.analysis import Analysis, analyze
 from tapeless.ir.nodes import OUTPUT, Apply, Constant, Graph, Node, Parameter, Unbound
-from tapeless.ir.prims.ad import Env, EnvKey
 from tapeless.ir.primitives import Primitive
+from tapeless.ir.prims.ad import Env, EnvKey
 from tapeless.ir.printer import Printer
 
 _ARRAY_DTYPES = (np.dtype(np.float64), np.dtype(np.int64), np.dtype(np.bool_))

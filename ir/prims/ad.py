@@ -21,7 +21,16 @@ import numpy as np
 
 from tapeless.ir.nodes import Node
 from tapeless.ir.primitives import primitive
-from tapeless.ir.types import F64, AbstractType, ArrayType, FunctionType, Scalar, TupleType
+from tapeless.ir.prims.rules import expect_numeric
+from tapeless.ir.types import (
+    BOOL,
+    F64,
+    AbstractType,
+    ArrayType,
+    FunctionType,
+    Scalar,
+    TupleType,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,8 +263,8 @@ def _bprop_stop_gradient(x, out, dout):
 def _sign_of(x: Any) -> Any:
     """The sign of x as a float (an array of signs for an array): -1.0, 0.0 or 1.0."""
     if isinstance(x, np.ndarray):
-        return np.sign(x).astype(np.float64)
-    return float(np.sign(x))
+        return np.sign(x.astype(np.float64))
+    return float(np.sign(float(x)))  # (np.sign has no loop for bools)
 
 
 sign_of = primitive("sign_of", _sign_of, lambda x: _sens_type(x), ("x",), differentiable=False)
@@ -288,3 +297,67 @@ def _positive_part(x: Any) -> Any:
 positive_part = primitive(
     "positive_part", _positive_part, lambda x: _sens_type(x), ("x",), differentiable=False
 )
+
+
+# -- sensitivities of NumPy operands -------------------------------------------
+def _numeric_shape(opname: str, x: Any) -> tuple[int, ...]:
+    if not isinstance(x, bool | int | float | np.number | np.bool_ | np.ndarray):
+        raise TypeError(f"'{opname}' expects numbers or arrays, got {type(x).__name__}")
+    return np.shape(x)
+
+
+def as_sens(a: Any, like: Any) -> Any:
+    """The float64 array `a`, of `like`'s shape, as a sensitivity of `like`: a Python
+    float for a Python number, a NumPy float for a NumPy scalar, else an array."""
+    if isinstance(like, np.ndarray):
+        return a
+    if isinstance(like, np.generic):
+        return np.float64(a)
+    return float(a)
+
+
+def reduce_to_shape(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """`a` summed over the axes that `shape` lacks or has of length 1 (the adjoint
+    of broadcasting to `a`'s shape), then broadcast where `shape` is longer."""
+    lead = a.ndim - len(shape)
+    if lead > 0:
+        a = np.sum(a, axis=tuple(range(lead)))
+    offset = len(shape) - a.ndim
+    stretched = tuple(i for i, n in enumerate(a.shape) if n != 1 and shape[offset + i] == 1)
+    if stretched:
+        a = np.sum(a, axis=stretched, keepdims=True)
+    if a.shape != shape:
+        a = np.broadcast_to(a, shape).copy()
+    return np.asarray(a)  # np.sum of all axes gives a NumPy scalar, not a 0-d array
+
+
+def sens_like_impl(d: Any, like: Any) -> Any:
+    """`d` as a sensitivity of `like`: `reduce_to_shape` to like's shape, in float64,
+    and of like's sensitivity type (`as_sens`): a Python float for a Python number
+    even where `d` is a NumPy scalar or a 0-d array.
+
+    The map is linear, and its adjoint is `sens_like(dout, d)`."""
+    shape = _numeric_shape("sens_like", like)
+    _numeric_shape("sens_like", d)
+    return as_sens(reduce_to_shape(np.asarray(d, dtype=np.float64), shape), like)
+
+
+def _sens_like_rule(d: AbstractType, like: AbstractType) -> AbstractType:
+    expect_numeric("sens_like", d, like)
+    return _sens_type(like)
+
+
+sens_like = primitive("sens_like", sens_like_impl, _sens_like_rule, ("d", "like"))
+
+
+@sens_like.rule("bprop")
+def _bprop_sens_like(d, like, out, dout):
+    return (sens_like(dout, d), zeros_like(like))
+
+
+def _is_none(x: Any) -> bool:
+    """x is None (the subset has no `is`): for optional arguments such as np.clip's bounds."""
+    return x is None
+
+
+is_none = primitive("is_none", _is_none, lambda x: BOOL, ("x",), differentiable=False)

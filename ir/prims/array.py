@@ -29,8 +29,19 @@ from typing import Any
 import numpy as np
 
 from tapeless.ir.primitives import Primitive, primitive
+from tapeless.ir.prims.ad import (
+    as_sens,
+    is_none,
+    reduce_to_shape,
+    safe_log,
+    sens_like,
+    sens_like_impl,
+    sign_of,
+    zeros_like,
+)
 from tapeless.ir.prims.rules import (
     check_numeric,
+    constant_int,
     expect_numeric,
     kind_and_rank,
     normalize_axes,
@@ -39,6 +50,7 @@ from tapeless.ir.prims.rules import (
     ufunc_result,
 )
 from tapeless.ir.types import (
+    F64,
     I64,
     NONE,
     AbstractType,
@@ -141,30 +153,149 @@ def _float_ufunc(name: str, ufunc: np.ufunc, doc: str) -> Primitive:
 
 
 np_exp = _float_ufunc("np_exp", np.exp, "np.exp(x) elementwise")
+
+
+@np_exp.rule("bprop")
+def _bprop_exp(x, out, dout):
+    return (sens_like(dout * out, x),)
+
+
 np_expm1 = _float_ufunc("np_expm1", np.expm1, "np.expm1(x) = exp(x) - 1 elementwise")
+
+
+@np_expm1.rule("bprop")
+def _bprop_expm1(x, out, dout):
+    return (sens_like(dout * (out + 1.0), x),)
+
+
 np_log = _float_ufunc("np_log", np.log, "np.log(x) elementwise (nan below 0, -inf at 0)")
+
+
+@np_log.rule("bprop")
+def _bprop_log(x, out, dout):
+    return (sens_like(dout / x, x),)
+
+
 np_log1p = _float_ufunc("np_log1p", np.log1p, "np.log1p(x) = log(1 + x) elementwise")
+
+
+@np_log1p.rule("bprop")
+def _bprop_log1p(x, out, dout):
+    return (sens_like(dout / (1.0 + x), x),)
+
+
 np_sqrt = _float_ufunc("np_sqrt", np.sqrt, "np.sqrt(x) elementwise (nan below 0)")
+
+
+@np_sqrt.rule("bprop")
+def _bprop_sqrt(x, out, dout):
+    return (sens_like(dout / (2.0 * out), x),)
+
+
 np_sin = _float_ufunc("np_sin", np.sin, "np.sin(x) elementwise")
+
+
+@np_sin.rule("bprop")
+def _bprop_sin(x, out, dout):
+    return (sens_like(dout * np.cos(x), x),)
+
+
 np_cos = _float_ufunc("np_cos", np.cos, "np.cos(x) elementwise")
+
+
+@np_cos.rule("bprop")
+def _bprop_cos(x, out, dout):
+    return (sens_like(-dout * np.sin(x), x),)
+
+
 np_tan = _float_ufunc("np_tan", np.tan, "np.tan(x) elementwise")
+
+
+@np_tan.rule("bprop")
+def _bprop_tan(x, out, dout):
+    return (sens_like(dout * (1.0 + out * out), x),)
+
+
 np_arcsin = _float_ufunc("np_arcsin", np.arcsin, "np.arcsin(x) elementwise")
+
+
+@np_arcsin.rule("bprop")
+def _bprop_arcsin(x, out, dout):
+    return (sens_like(dout / np.sqrt(1.0 - x * x), x),)
+
+
 np_arccos = _float_ufunc("np_arccos", np.arccos, "np.arccos(x) elementwise")
+
+
+@np_arccos.rule("bprop")
+def _bprop_arccos(x, out, dout):
+    return (sens_like(-dout / np.sqrt(1.0 - x * x), x),)
+
+
 np_arctan = _float_ufunc("np_arctan", np.arctan, "np.arctan(x) elementwise")
+
+
+@np_arctan.rule("bprop")
+def _bprop_arctan(x, out, dout):
+    return (sens_like(dout / (1.0 + x * x), x),)
+
+
 np_sinh = _float_ufunc("np_sinh", np.sinh, "np.sinh(x) elementwise")
+
+
+@np_sinh.rule("bprop")
+def _bprop_sinh(x, out, dout):
+    return (sens_like(dout * np.cosh(x), x),)
+
+
 np_cosh = _float_ufunc("np_cosh", np.cosh, "np.cosh(x) elementwise")
+
+
+@np_cosh.rule("bprop")
+def _bprop_cosh(x, out, dout):
+    return (sens_like(dout * np.sinh(x), x),)
+
+
 np_tanh = _float_ufunc("np_tanh", np.tanh, "np.tanh(x) elementwise")
+
+
+@np_tanh.rule("bprop")
+def _bprop_tanh(x, out, dout):
+    return (sens_like(dout * (1.0 - out * out), x),)
+
+
 np_arctan2 = _ufunc(
     "np_arctan2", np.arctan2, ("x1", "x2"), _to_f64,
     "np.arctan2(x1, x2): the angle of the point (x2, x1) elementwise", dtype=_float64,
 )
 
+
+@np_arctan2.rule("bprop")
+def _bprop_arctan2(x1, x2, out, dout):
+    r2 = x1 * x1 + x2 * x2
+    return (sens_like(dout * x2 / r2, x1), sens_like(-dout * x1 / r2, x2))
+
+
 # -- kind-preserving unary ufuncs --------------------------------------------
 # np.abs is np.absolute: one object, one entry.
 np_abs = _ufunc("np_abs", np.abs, ("x",), _same, "np.abs(x) elementwise (bools stay bools)")
+
+
+@np_abs.rule("bprop")
+def _bprop_abs(x, out, dout):
+    return (sens_like(dout * sign_of(x), x),)
+
+
 np_negative = _ufunc(
     "np_negative", np.negative, ("x",), _numeric_only("np.negative"), "np.negative(x) = -x"
 )
+
+
+@np_negative.rule("bprop")
+def _bprop_negative(x, out, dout):
+    return (sens_like(-dout, x),)
+
+
 np_sign = _ufunc(
     "np_sign", np.sign, ("x",), _numeric_only("np.sign"),
     "np.sign(x): -1, 0 or 1 elementwise (nan for nan)", differentiable=False,
@@ -184,6 +315,12 @@ np_square = _ufunc(
     "np_square", np.square, ("x",), _square_kinds, "np.square(x) = x * x elementwise",
     dtype=_square_dtype,
 )
+
+
+@np_square.rule("bprop")
+def _bprop_square(x, out, dout):
+    return (sens_like(2.0 * dout * x, x),)
+
 
 # Recent NumPy (2.x) floors and ceils ints and bools in their own dtype;
 # older versions give float64 (float16 for bools, which we compute in float64).
@@ -209,10 +346,25 @@ np_maximum = _ufunc(
     "np_maximum", np.maximum, ("x1", "x2"), join_kind,
     "np.maximum(x1, x2) elementwise (nan wins), in the promoted kind",
 )
+
+
+@np_maximum.rule("bprop")
+def _bprop_maximum(x1, x2, out, dout):
+    # ties split dout equally (as JAX does), so that the two sensitivities add up to dout
+    w = np_where(x1 > x2, 1.0, np_where(x1 == x2, 0.5, 0.0))
+    return (sens_like(dout * w, x1), sens_like(dout * (1.0 - w), x2))
+
+
 np_minimum = _ufunc(
     "np_minimum", np.minimum, ("x1", "x2"), join_kind,
     "np.minimum(x1, x2) elementwise (nan wins), in the promoted kind",
 )
+
+
+@np_minimum.rule("bprop")
+def _bprop_minimum(x1, x2, out, dout):
+    w = np_where(x1 < x2, 1.0, np_where(x1 == x2, 0.5, 0.0))
+    return (sens_like(dout * w, x1), sens_like(dout * (1.0 - w), x2))
 
 
 def _power_kinds(a: str, b: str) -> str:
@@ -230,6 +382,15 @@ np_power = _ufunc(
     "np.power(x1, x2) elementwise; ints to negative int powers raise ValueError",
     dtype=_power_dtype,
 )
+
+
+@np_power.rule("bprop")
+def _bprop_power(x1, x2, out, dout):
+    # d/dx1 = x2 * x1 ** (x2 - 1), with x1 ** 0 where x2 == 0 so that it is 0 there, not
+    # 0 * inf at x1 == 0; a float exponent, since ints to negative int powers raise.
+    # d/dx2 = out * log(x1), 0 where x1 <= 0.
+    d1 = x2 * np.power(x1, np_where(x2 == 0, 1.0, x2) - 1.0)
+    return (sens_like(dout * d1, x1), sens_like(dout * out * safe_log(x1), x2))
 
 
 # -- where and clip ----------------------------------------------------------
@@ -250,6 +411,15 @@ np_where = primitive(
     "np_where", _where, _where_rule, ("cond", "x", "y"), implements=(np.where,),
     doc="np.where(cond, x, y) with three arguments (selecting, not np.nonzero)",
 )
+
+
+@np_where.rule("bprop")
+def _bprop_where(cond, x, y, out, dout):
+    return (
+        zeros_like(cond),
+        sens_like(np_where(cond, dout, 0.0), x),
+        sens_like(np_where(cond, 0.0, dout), y),
+    )
 
 
 def _clip(x: Any, lo: Any, hi: Any) -> Any:
@@ -274,6 +444,43 @@ np_clip = primitive(
     "np_clip", _clip, _clip_rule, ("x", "lo", "hi"), implements=(np.clip,),
     doc="np.clip(x, lo, hi) elementwise, in the promoted kind",
 )
+
+
+def _clip_weights(x: Any, lo: Any, hi: Any) -> tuple[Any, Any, Any]:
+    """Where np.clip(x, lo, hi) takes each element from: float64 masks (w_x, w_lo, w_hi)
+    of the result's shape. From x where lo <= x <= hi (a tie goes to x), from lo where
+    x < lo, from hi where x > hi or where lo > hi (np.clip is minimum(maximum(x, lo), hi));
+    never from a None bound."""
+    check_numeric("np.clip", x, *(b for b in (lo, hi) if b is not None))
+    shape = np.broadcast_shapes(*(np.shape(b) for b in (x, lo, hi) if b is not None))
+    from_lo = np.zeros(shape, dtype=bool) if lo is None else np.broadcast_to(x < lo, shape)
+    m = x if lo is None else np.maximum(x, lo)
+    from_hi = np.zeros(shape, dtype=bool) if hi is None else np.broadcast_to(m > hi, shape)
+    w_hi = np.asarray(from_hi, dtype=np.float64)
+    w_lo = np.asarray(from_lo & ~from_hi, dtype=np.float64)
+    return np.asarray(1.0 - w_lo - w_hi), w_lo, w_hi  # 0-d arithmetic gives NumPy scalars
+
+
+def _clip_weights_rule(x: AbstractType, lo: AbstractType, hi: AbstractType) -> AbstractType:
+    given = [x, *(t for t in (lo, hi) if not isinstance(t, NoneType))]
+    expect_numeric("np.clip", *given)
+    w = ArrayType("f64", max(kind_and_rank(t)[1] for t in given))
+    return TupleType((w, w, w))
+
+
+clip_weights = primitive(
+    "clip_weights", _clip_weights, _clip_weights_rule, ("x", "lo", "hi"), differentiable=False
+)
+
+
+@np_clip.rule("bprop")
+def _bprop_clip(x, lo, hi, out, dout):
+    w = clip_weights(x, lo, hi)
+    return (
+        sens_like(dout * w[0], x),
+        zeros_like(lo) if is_none(lo) else sens_like(dout * w[1], lo),
+        zeros_like(hi) if is_none(hi) else sens_like(dout * w[2], hi),
+    )
 
 
 # -- reductions --------------------------------------------------------------
@@ -301,21 +508,109 @@ def _reduction(
     )
 
 
+def _axis_tuple(opname: str, axis: Any, ndim: int) -> tuple[int, ...]:
+    """The axes `axis` names (an int or a tuple of ints) in range(ndim), as NumPy checks them."""
+    parts = axis if isinstance(axis, tuple) else (axis,)
+    out: list[int] = []
+    for a in parts:
+        if isinstance(a, bool | np.bool_) or not isinstance(a, int | np.integer):
+            raise TypeError(f"{opname}: an axis is an int, got {type(a).__name__}")
+        if not -ndim <= a < ndim:
+            raise ValueError(f"{opname}: axis {a} is out of bounds for an array of rank {ndim}")
+        if a % ndim in out:
+            raise ValueError(f"{opname}: axis {a} is named twice")
+        out.append(int(a) % ndim)
+    return tuple(out)
+
+
+def _unreduce(d: Any, like: Any, axis: Any) -> Any:
+    """The adjoint of summing `like` over `axis`: `d`, of the reduced shape, broadcast
+    back to like's shape along the reduced axes, as a sensitivity of `like` (`as_sens`)."""
+    check_numeric("unreduce", d, like)
+    shape = np.shape(like)
+    a = np.asarray(d, dtype=np.float64)
+    if axis is not None:
+        a = np.expand_dims(a, _axis_tuple("unreduce", axis, len(shape)))
+    return as_sens(np.broadcast_to(a, shape).copy(), like)
+
+
+def _unreduce_rule(d: AbstractType, like: AbstractType, axis: AbstractType) -> AbstractType:
+    expect_numeric("unreduce", d, like)
+    if not isinstance(axis, NoneType):
+        normalize_axes("unreduce", axis, kind_and_rank(like)[1])
+    return ArrayType("f64", like.ndim) if isinstance(like, ArrayType) else F64
+
+
+unreduce = primitive("unreduce", _unreduce, _unreduce_rule, ("d", "like", "axis"))
+
+
+@unreduce.rule("bprop")
+def _bprop_unreduce(d, like, axis, out, dout):
+    return (sens_like(np.sum(dout, axis), d), zeros_like(like), zeros_like(axis))
+
+
 def _sum_kinds(k: str) -> str:
     return "i64" if k == "bool" else k
 
 
 np_sum = _reduction("np_sum", np.sum, _sum_kinds, "np.sum(x, axis=None)", (np.sum,))
+
+
+@np_sum.rule("bprop")
+def _bprop_sum(x, axis, out, dout):
+    return (unreduce(dout, x, axis), zeros_like(axis))
+
+
 np_prod = _reduction("np_prod", np.prod, _sum_kinds, "np.prod(x, axis=None)", (np.prod,))
+
+
+@np_prod.rule("bprop")
+def _bprop_prod(x, axis, out, dout):
+    # d out / d x_i is the product of the other elements of x_i's slice: out / x_i where
+    # x_i != 0; at a zero, the product of the slice's other (non-zero) elements if it is
+    # the slice's only zero, else 0. (Written with out / x_i so that it differentiates
+    # right again wherever a slice has at most one zero.)
+    zero = x == 0
+    safe = np_where(zero, 1.0, x)
+    lone = np.sum(zero, axis) == 1
+    at_zero = unreduce(np.prod(safe, axis) * lone, x, axis)
+    others = np_where(zero, at_zero, unreduce(out, x, axis) / safe)
+    return (sens_like(unreduce(dout, x, axis) * others, x), zeros_like(axis))
+
+
 np_mean = _reduction(
     "np_mean", np.mean, _to_f64, "np.mean(x, axis=None), a float (nan if empty)", (np.mean,)
 )
+
+
+@np_mean.rule("bprop")
+def _bprop_mean(x, axis, out, dout):
+    return (unreduce(dout, x, axis) * (np.size(out) / np.size(x)), zeros_like(axis))
+
+
 np_max = _reduction(
     "np_max", np.max, _same, "np.max(x, axis=None) (ValueError if empty)", (np.max, np.amax)
 )
+
+
+@np_max.rule("bprop")
+def _bprop_max(x, axis, out, dout):
+    # split equally among the elements equal to the maximum of their slice (as JAX does)
+    hit = x == unreduce(out, x, axis)
+    share = hit / unreduce(np.sum(hit, axis), x, axis)
+    return (sens_like(unreduce(dout, x, axis) * share, x), zeros_like(axis))
+
+
 np_min = _reduction(
     "np_min", np.min, _same, "np.min(x, axis=None) (ValueError if empty)", (np.min, np.amin)
 )
+
+
+@np_min.rule("bprop")
+def _bprop_min(x, axis, out, dout):
+    hit = x == unreduce(out, x, axis)
+    share = hit / unreduce(np.sum(hit, axis), x, axis)
+    return (sens_like(unreduce(dout, x, axis) * share, x), zeros_like(axis))
 
 
 # -- linear algebra ----------------------------------------------------------
@@ -346,6 +641,75 @@ matmul = primitive(
 )
 
 
+# The sensitivities of x @ y, for every rank NumPy allows (a 1-d x is a row, a 1-d y a
+# column, batch axes broadcast). Both are linear in d and in the other operand: with
+# T(d, x, y) = <d, x @ y>, matmul_dx(d, x, y) is the gradient of T in x, which x enters
+# by its shape only, so their own backpropagators are made of matmul and each other.
+def _matmul_shapes(opname: str, d: Any, x: Any, y: Any) -> tuple[tuple[int, ...], ...]:
+    """The shapes of x and y as matmul sees them (1-d operands made matrices), and of
+    their product; d must have the shape of x @ y."""
+    check_numeric(opname, d, x, y)
+    sx, sy = np.shape(x), np.shape(y)
+    if not sx or not sy:
+        raise TypeError(f"{opname}: the operands of @ have rank >= 1")
+    px = (1, *sx) if len(sx) == 1 else sx
+    py = (*sy, 1) if len(sy) == 1 else sy
+    if px[-1] != py[-2]:
+        raise ValueError(f"{opname}: shapes {sx} and {sy} do not match for @")
+    batch = np.broadcast_shapes(px[:-2], py[:-2])
+    # the product, without the axes that 1-d operands were given
+    out = (*batch, *((px[-2],) if len(sx) > 1 else ()), *((py[-1],) if len(sy) > 1 else ()))
+    if np.shape(d) != out:
+        raise ValueError(f"{opname}: a sensitivity of shape {np.shape(d)} for x @ y of shape {out}")
+    return px, py, (*batch, px[-2], py[-1])
+
+
+def _matmul_dx(d: Any, x: Any, y: Any) -> Any:
+    """The sensitivity of x in x @ y when the product has sensitivity d: d @ y^T,
+    summed over the batch axes that broadcasting gave x."""
+    sx, sy, so = _matmul_shapes("matmul_dx", d, x, y)
+    g = np.matmul(np.reshape(d, so), np.swapaxes(np.reshape(y, sy), -1, -2))
+    return np.reshape(reduce_to_shape(np.asarray(g, dtype=np.float64), sx), np.shape(x))
+
+
+def _matmul_dy(d: Any, x: Any, y: Any) -> Any:
+    """The sensitivity of y in x @ y when the product has sensitivity d: x^T @ d,
+    summed over the batch axes that broadcasting gave y."""
+    sx, sy, so = _matmul_shapes("matmul_dy", d, x, y)
+    g = np.matmul(np.swapaxes(np.reshape(x, sx), -1, -2), np.reshape(d, so))
+    return np.reshape(reduce_to_shape(np.asarray(g, dtype=np.float64), sy), np.shape(y))
+
+
+def _matmul_sens_rule(which: int) -> Callable[..., AbstractType]:
+    def rule(d: AbstractType, x: AbstractType, y: AbstractType) -> AbstractType:
+        expect_numeric("matmul", d, x, y)
+        ranks = (kind_and_rank(x)[1], kind_and_rank(y)[1])
+        if 0 in ranks:
+            raise type_error("the operands of @ have rank >= 1")
+        return ArrayType("f64", ranks[which])
+
+    return rule
+
+
+matmul_dx = primitive("matmul_dx", _matmul_dx, _matmul_sens_rule(0), ("d", "x", "y"))
+matmul_dy = primitive("matmul_dy", _matmul_dy, _matmul_sens_rule(1), ("d", "x", "y"))
+
+
+@matmul_dx.rule("bprop")
+def _bprop_matmul_dx(d, x, y, out, dout):
+    return (sens_like(matmul(dout, y), d), zeros_like(x), matmul_dy(d, dout, y))
+
+
+@matmul_dy.rule("bprop")
+def _bprop_matmul_dy(d, x, y, out, dout):
+    return (sens_like(matmul(x, dout), d), matmul_dx(d, x, dout), zeros_like(y))
+
+
+@matmul.rule("bprop")
+def _bprop_matmul(x, y, out, dout):
+    return (matmul_dx(dout, x, y), matmul_dy(dout, x, y))
+
+
 def _dot(x: Any, y: Any) -> Any:
     """np.dot(x, y): scalar product, matrix product, or contraction of x's last axis."""
     check_numeric("np.dot", x, y)
@@ -367,6 +731,73 @@ def _dot_rule(x: AbstractType, y: AbstractType) -> AbstractType:
 np_dot = primitive("np_dot", _dot, _dot_rule, ("x", "y"), implements=(np.dot,))
 
 
+# As for matmul: np.dot's sensitivities, linear in d and in the other operand.
+def _dot_contracted(d: Any, x: Any, y: Any) -> int:
+    """The axis of y that np.dot(x, y) contracts with x's last (0 with a scalar operand);
+    d must have the shape of np.dot(x, y)."""
+    check_numeric("np.dot", d, x, y)
+    sx, sy = np.shape(x), np.shape(y)
+    if not sx or not sy:
+        c, out = 0, np.broadcast_shapes(sx, sy)
+    else:
+        c = max(len(sy) - 2, 0)
+        if sx[-1] != sy[c]:
+            raise ValueError(f"np.dot: shapes {sx} and {sy} are not aligned")
+        out = (*sx[:-1], *sy[:c], *sy[c + 1 :])
+    if np.shape(d) != out:
+        raise ValueError(f"np.dot: a sensitivity of shape {np.shape(d)} for a product of shape {out}")
+    return c
+
+
+def _dot_dx(d: Any, x: Any, y: Any) -> Any:
+    """The sensitivity of x in np.dot(x, y) when the product has sensitivity d."""
+    c = _dot_contracted(d, x, y)
+    rx, ry = np.ndim(x), np.ndim(y)
+    if rx == 0 or ry == 0:
+        return sens_like_impl(np.multiply(d, y), x)
+    from_y = list(range(rx - 1, rx + ry - 2))
+    g = np.tensordot(d, y, axes=(from_y, [i for i in range(ry) if i != c]))
+    return np.asarray(g, dtype=np.float64)
+
+
+def _dot_dy(d: Any, x: Any, y: Any) -> Any:
+    """The sensitivity of y in np.dot(x, y) when the product has sensitivity d."""
+    c = _dot_contracted(d, x, y)
+    rx, ry = np.ndim(x), np.ndim(y)
+    if rx == 0 or ry == 0:
+        return sens_like_impl(np.multiply(d, x), y)
+    g = np.tensordot(x, d, axes=(list(range(rx - 1)), list(range(rx - 1))))
+    return np.asarray(np.moveaxis(g, 0, c), dtype=np.float64)
+
+
+def _dot_sens_rule(which: int) -> Callable[..., AbstractType]:
+    def rule(d: AbstractType, x: AbstractType, y: AbstractType) -> AbstractType:
+        expect_numeric("np.dot", d, x, y)
+        t = (x, y)[which]
+        return ArrayType("f64", t.ndim) if isinstance(t, ArrayType) else F64
+
+    return rule
+
+
+dot_dx = primitive("dot_dx", _dot_dx, _dot_sens_rule(0), ("d", "x", "y"))
+dot_dy = primitive("dot_dy", _dot_dy, _dot_sens_rule(1), ("d", "x", "y"))
+
+
+@dot_dx.rule("bprop")
+def _bprop_dot_dx(d, x, y, out, dout):
+    return (sens_like(np.dot(dout, y), d), zeros_like(x), dot_dy(d, dout, y))
+
+
+@dot_dy.rule("bprop")
+def _bprop_dot_dy(d, x, y, out, dout):
+    return (sens_like(np.dot(x, dout), d), dot_dx(d, x, dout), zeros_like(y))
+
+
+@np_dot.rule("bprop")
+def _bprop_dot(x, y, out, dout):
+    return (dot_dx(dout, x, y), dot_dy(dout, x, y))
+
+
 def _outer(x: Any, y: Any) -> Any:
     """np.outer(x, y): the matrix x.ravel()[i] * y.ravel()[j]."""
     check_numeric("np.outer", x, y)
@@ -379,6 +810,15 @@ def _outer_rule(x: AbstractType, y: AbstractType) -> AbstractType:
 
 
 np_outer = primitive("np_outer", _outer, _outer_rule, ("x", "y"), implements=(np.outer,))
+
+
+@np_outer.rule("bprop")
+def _bprop_outer(x, y, out, dout):
+    # out[i, j] = x.ravel()[i] * y.ravel()[j]
+    return (
+        sens_like(reshape(np.dot(dout, reshape(y, -1)), np.shape(x)), x),
+        sens_like(reshape(np.dot(transpose(dout), reshape(x, -1)), np.shape(y)), y),
+    )
 
 
 # -- shapes ------------------------------------------------------------------
@@ -408,6 +848,37 @@ transpose = primitive(
 )
 
 
+def _inverse_axes(axes: Any, ndim: int) -> Any:
+    """The axes that undo np.transpose(_, axes) on an array of rank ndim (None for None)."""
+    if axes is None:
+        return None
+    if isinstance(ndim, bool | np.bool_) or not isinstance(ndim, int | np.integer):
+        raise TypeError(f"a rank is an int, got {type(ndim).__name__}")
+    perm = _axis_tuple("np.transpose", axes, int(ndim))
+    if len(perm) != ndim:
+        raise ValueError(f"np.transpose: axes {axes} do not permute {ndim} axes")
+    return tuple(int(i) for i in np.argsort(perm))
+
+
+def _inverse_axes_rule(axes: AbstractType, ndim: AbstractType) -> AbstractType:
+    if isinstance(axes, NoneType):
+        return NONE
+    n = constant_int("np.transpose", "rank", ndim)
+    if len(normalize_axes("np.transpose", axes, n)) != n:
+        raise type_error(f"np.transpose: axes {axes} do not permute {n} axes")
+    return TupleType((I64,) * n)
+
+
+inverse_axes = primitive(
+    "inverse_axes", _inverse_axes, _inverse_axes_rule, ("axes", "ndim"), differentiable=False
+)
+
+
+@transpose.rule("bprop")
+def _bprop_transpose(x, axes, out, dout):
+    return (sens_like(transpose(dout, inverse_axes(axes, np.ndim(x))), x), zeros_like(axes))
+
+
 def _reshape(x: Any, shape: Any) -> Any:
     """np.reshape(x, shape): the same elements in C order; one dimension may be -1."""
     check_numeric("reshape", x)
@@ -424,6 +895,11 @@ def _reshape_rule(x: AbstractType, shape: AbstractType) -> AbstractType:
 reshape = primitive(
     "reshape", _reshape, _reshape_rule, ("x", "shape"), implements=(np.reshape,)
 )
+
+
+@reshape.rule("bprop")
+def _bprop_reshape(x, shape, out, dout):
+    return (sens_like(reshape(dout, np.shape(x)), x), zeros_like(shape))
 
 
 def _shape(x: Any) -> tuple[int, ...]:
@@ -515,6 +991,11 @@ def _full_rule(shape: AbstractType, value: AbstractType) -> AbstractType:
 
 
 np_full = primitive("np_full", _full, _full_rule, ("shape", "value"), implements=(np.full,))
+
+
+@np_full.rule("bprop")
+def _bprop_full(shape, value, out, dout):
+    return (zeros_like(shape), sens_like(np.sum(dout), value))
 
 
 def _zeros_like(x: Any) -> Any:

@@ -8,6 +8,7 @@ None raises `TypeError`, which the interpreter reports as a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -69,7 +70,7 @@ def broadcast(kind: str, *types: AbstractType) -> AbstractType:
     return Scalar(kind)
 
 
-def arith_rule(opname: str, *, true_division: bool = False):  # type: ignore[no-untyped-def]
+def arith_rule(opname: str, *, true_division: bool = False) -> Callable[..., Any]:
     """Type rule of a binary arithmetic operator under Python/NumPy promotion."""
 
     def rule(x: AbstractType, y: AbstractType) -> AbstractType:
@@ -84,7 +85,7 @@ def arith_rule(opname: str, *, true_division: bool = False):  # type: ignore[no-
     return rule
 
 
-def unary_arith_rule(opname: str):  # type: ignore[no-untyped-def]
+def unary_arith_rule(opname: str) -> Callable[..., Any]:
     def rule(x: AbstractType) -> AbstractType:
         expect_numeric(opname, x)
         kind = kind_and_rank(x)[0]
@@ -93,7 +94,7 @@ def unary_arith_rule(opname: str):  # type: ignore[no-untyped-def]
     return rule
 
 
-def compare_rule(opname: str):  # type: ignore[no-untyped-def]
+def compare_rule(opname: str) -> Callable[..., Any]:
     def rule(x: AbstractType, y: AbstractType) -> AbstractType:
         expect_numeric(opname, x, y)
         return broadcast("bool", x, y)
@@ -101,7 +102,7 @@ def compare_rule(opname: str):  # type: ignore[no-untyped-def]
     return rule
 
 
-def float_unary_rule(opname: str):  # type: ignore[no-untyped-def]
+def float_unary_rule(opname: str) -> Callable[..., Any]:
     """A function to f64 of one number (math.sin and friends)."""
 
     def rule(x: AbstractType) -> AbstractType:

@@ -10,9 +10,10 @@ bit (`//` and `%` floor toward minus infinity, `/` is true division, int
 from __future__ import annotations
 
 import operator
+from collections.abc import Callable
 from typing import Any
 
-from tapeless.ir.primitives import primitive
+from tapeless.ir.primitives import Primitive, primitive
 from tapeless.ir.prims.ad import safe_log, sign_of, unbroadcast, zeros_like
 from tapeless.ir.prims.rules import (
     arith_rule,
@@ -25,7 +26,7 @@ from tapeless.ir.prims.rules import (
 from tapeless.ir.types import F64, I64, AbstractType, ArrayType, Scalar, join_kind
 
 
-def _binary(name: str, op: Any, doc: str, *, true_division: bool = False):  # type: ignore[no-untyped-def]
+def _binary(name: str, op: Any, doc: str, *, true_division: bool = False) -> Primitive:
     def impl(x: Any, y: Any) -> Any:
         check_numeric(name, x, y)
         return op(x, y)
@@ -149,7 +150,7 @@ def _bprop_abs(x, out, dout):
 
 
 # -- comparisons -------------------------------------------------------------
-def _compare(name: str, op: Any, doc: str):  # type: ignore[no-untyped-def]
+def _compare(name: str, op: Any, doc: str) -> Primitive:
     def impl(x: Any, y: Any) -> Any:
         check_numeric(name, x, y)
         return op(x, y)
@@ -169,7 +170,7 @@ ge = _compare("ge", operator.ge, "x >= y")
 
 
 # -- scalar builtins ---------------------------------------------------------
-def _minmax_rule(name: str):  # type: ignore[no-untyped-def]
+def _minmax_rule(name: str) -> Callable[..., Any]:
     def rule(x: AbstractType, y: AbstractType) -> AbstractType:
         expect_scalar(name, x, y)
         kx, _ = kind_and_rank(x)
@@ -216,7 +217,7 @@ def _to_int(x: Any) -> int:
     return int(x)
 
 
-def _scalar_cast_rule(kind: str):  # type: ignore[no-untyped-def]
+def _scalar_cast_rule(kind: str) -> Callable[..., Any]:
     def rule(x: AbstractType) -> AbstractType:
         if isinstance(x, ArrayType) and x.ndim == 0:
             return Scalar(kind)

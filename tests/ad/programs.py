@@ -5,7 +5,6 @@ drawn away from kinks (branch switches happen on integers or far from the
 drawn ranges) so that central finite differences are a fair oracle.
 """
 # ruff: noqa: E731
-import math
 
 from hypothesis import strategies as st
 

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+
 from tapeless.api import BACKENDS, CompiledFunction, compile
 from tapeless.backend.values import Closure
 from tapeless.errors import (

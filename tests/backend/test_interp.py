@@ -14,6 +14,7 @@ import operator
 
 import numpy as np
 import pytest
+
 from tapeless.backend import interp
 from tapeless.backend.interp import Program, interpret, run
 from tapeless.backend.interp_code import fast_op

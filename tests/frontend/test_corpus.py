@@ -26,6 +26,7 @@ from corpus_support import (
     run,
 )
 from hypothesis import given
+
 from tapeless.errors import TapelessError
 
 PROGRAMS = load_corpus()

@@ -4,9 +4,9 @@ bad_programs.py), shows that source line and gives a hint."""
 
 import inspect
 
+import bad_programs as bad
 import pytest
 
-import bad_programs as bad
 import tapeless
 from tapeless.errors import (
     ArityError,

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
-from hypothesis import given
+from corpus_support import Outcome, assert_same_outcome, load_corpus
+from corpus_support import run as run_python
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tapeless.backend.interp import interpret
-from tapeless.errors import InternalError
+from tapeless.errors import InternalError, TapelessError
+from tapeless.frontend import parse_function
 from tapeless.ir.analysis import analyze
 from tapeless.ir.clone import clone, inline
 from tapeless.ir.nodes import Apply, Constant, Graph, constant_graph
@@ -307,3 +311,74 @@ def test_random_programs_clone_and_inline(program, x, y):
     inline(main.output.inputs[1])
     verify(main)
     assert interpret(main, x, y) == expected
+
+
+# -- the program corpus: clone and inline parsed programs -----------------------------
+CORPUS = load_corpus()
+
+
+def _outcome(graph: Graph, args: tuple) -> Outcome:
+    try:
+        return Outcome(value=interpret(graph, *args))
+    except Exception as exc:
+        return Outcome(error=exc)
+
+
+def _inline_direct_calls(root: Graph, limit: int = 12) -> int:
+    """Inline up to `limit` direct graph calls made inside root's scope, one at a time."""
+    a = analyze(root)
+    scope = set(a.scope(root))
+    todo = [n for g in a.scope(root) for n in a.schedule(g) if constant_graph(n.fn) is not None]
+    done = 0
+    for call in todo[:limit]:
+        callee = constant_graph(call.fn)
+        assert callee is not None
+        if not call.uses or len(call.args) != len(callee.parameters):
+            continue
+        a = analyze(root)  # a snapshot: redo it after each rewrite
+        if call.graph not in scope or call.graph not in a.call_graph:
+            continue
+        inline(call, analysis=a)
+        verify(root)
+        scope = set(a.scope(root)) | set(analyze(root).scope(root))
+        done += 1
+    return done
+
+
+@pytest.mark.parametrize("program", CORPUS, ids=[p.name for p in CORPUS])
+def test_corpus_clone_and_inline_agree_with_cpython(program):
+    try:
+        original = parse_function(program.fn)
+    except TapelessError:
+        pytest.skip("refused by the front end")
+    copy = clone(original)
+    verify(copy)
+    verify(original)
+    inlined = clone(original)
+    _inline_direct_calls(inlined)
+    verify(original)
+
+    def check(args):
+        expected = run_python(program.fn, args)
+        base = _outcome(original, args)
+        try:
+            assert_same_outcome(expected, base)
+        except AssertionError:
+            return  # the interpreter itself disagrees: test_corpus reports that
+        if base.error is None and not _plain(base.value):
+            return  # function values: compared by the corpus tests through compile()
+        assert_same_outcome(expected, _outcome(copy, args))
+        assert_same_outcome(expected, _outcome(inlined, args))
+
+    for args in program.examples:
+        check(args)
+    test = settings(max_examples=10)(given(program.args)(check))
+    # one example-database entry per program, not one for all of them
+    test.hypothesis.inner_test._hypothesis_internal_add_digest = program.name.encode()
+    test()
+
+
+def _plain(value) -> bool:
+    if isinstance(value, tuple):
+        return all(_plain(v) for v in value)
+    return isinstance(value, int | float | bool | np.ndarray | np.generic | type(None))

@@ -244,3 +244,16 @@ def test_marks_point_at_nodes():
     lines = p.format_one(f).splitlines()
     assert lines[0].endswith("# <-- param")
     assert lines[1] == "  %c = mul(%a, %b)  # <-- here"
+
+
+def test_printing_a_closure_prints_it_first_then_its_owner():
+    f = if_else()
+    t = f.output.inputs[0].inputs[2].value
+    out = format_graph(t)
+    heads = [line for line in out.splitlines() if line.startswith("graph")]
+    assert heads == [
+        "graph f:if_true() closure over f {",
+        "graph f(%a, %b = 2.0) {",
+        "graph f:if_false() closure over f {",
+    ]
+    assert "%a = add(%f.c, 1)" in out  # owner's node names do not depend on the root

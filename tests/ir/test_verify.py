@@ -89,7 +89,7 @@ def test_non_node_input():
     node = f.apply(add, x, 1)
     node.inputs.append(2.0)  # type: ignore[arg-type]
     f.output = node
-    bad(f, "input 3 is not a node")
+    bad(f, "input 3 is not a node", "%b = add(%a, 1, <not a node: 2.0>)  # <-- here")
 
 
 def test_parameter_not_in_its_graph():
@@ -279,6 +279,8 @@ def test_cycle_in_nodes_only_closures_read():
         ((1, "a"), "str value 'a'"),
         (slice(0.5, None), "non-integer bound"),
         ([1, 2], "list value"),
+        (np.int32(1), "int32 value"),
+        (np.float32(1.0), "float32 value"),
     ],
 )
 def test_unsupported_constants(value, fragment):

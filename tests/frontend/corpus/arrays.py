@@ -177,6 +177,16 @@ def one_d_shapes(x):
     return x.T, x.reshape(-1, 1), x.reshape(1, n).T, np.transpose(x), x.shape
 
 
+def index_out_of_bounds(x, i):
+    # IndexError past either end
+    return x[i] * 2.0
+
+
+def broadcast_mismatch(x, y):
+    # ValueError when the shapes do not broadcast
+    return x * y + 1.0
+
+
 def bool_arrays(x):
     mask = x > 0.0
     return mask, mask * x, np.sum(mask), np.sum(x * mask, axis=0)
@@ -292,6 +302,8 @@ PROGRAMS = [
     ),
     _p(array_comparisons, same_shape(2, shapes(2), lo=-2, hi=2)),
     _p(one_d_shapes, st.tuples(vectors())),
+    _p(index_out_of_bounds, st.tuples(vectors(1, 4), ints(-6, 6)), {"arrays", "raises"}),
+    _p(broadcast_mismatch, st.tuples(vectors(1, 3), vectors(1, 3)), {"arrays", "raises"}),
     _p(bool_arrays, st.tuples(matrices())),
     _p(array_aug_assign, same_shape(2, shapes(1, 1, 5))),
     _p(scalars_from_arrays, st.tuples(vectors())),

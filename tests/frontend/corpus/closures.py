@@ -94,6 +94,126 @@ def closure_escapes_before_rebinding(x):
     return h()
 
 
+def late_bound_read_in_for(x, n):
+    # `scale` is assigned once, after the def; the closure is called in a loop
+    def term(k):
+        return k * x / scale
+
+    scale = float(n) + 1.0
+    total = 0.0
+    for k in range(n):
+        total += term(k)
+    return total
+
+
+def late_bound_read_in_while(n):
+    def term(k):
+        return k - offset
+
+    offset = 3
+    total = 0
+    i = 0
+    while i < n:
+        total = total * 2 + term(i)
+        i += 1
+    return total
+
+
+def closure_made_in_loop(n):
+    total = 0
+    for i in range(n):
+        f = lambda: i * 2
+        total += f()
+    return total
+
+
+def closure_escapes_loop(n):
+    # the closure made in the last iteration reads `i` when called after the loop
+    f = lambda: -1
+    for i in range(n):
+        f = lambda: i * 2
+    return f()
+
+
+def closure_chosen_by_branch(x):
+    if x > 0:
+        g = lambda v: v + x
+    else:
+        g = lambda v: v - x
+    return g(1)
+
+
+def late_bound_assigned_in_branches(x):
+    g = lambda: y * 2
+    if x > 0:
+        y = x
+    else:
+        y = -x
+    return g()
+
+
+def late_bound_loop_carried(n):
+    # g reads the value of z that the loop has reached
+    g = lambda: z
+    z = 1
+    for _ in range(n):
+        z = z + g()
+    return z
+
+
+def late_bound_after_loop(x):
+    def g():
+        return u
+
+    u = x
+    for _ in range(3):
+        u = u * 2
+    return g()
+
+
+def late_bound_two_levels(x):
+    def outer():
+        def inner():
+            return q * 2
+
+        return inner()
+
+    q = x + 1
+    return outer()
+
+
+def def_in_loop_reads_later_assignment(n):
+    total = 0
+    for i in range(n):
+
+        def h():
+            return i + later
+
+        later = i * 10
+        total += h()
+    return total
+
+
+def loop_rebinds_after_closure_made(n):
+    total = 0
+    i = 0
+    while i < n:
+        g = lambda: i * 3
+        i += 1
+        total += g()
+    return total
+
+
+def nested_recursive_def_with_loop(n):
+    def walk(m):
+        acc = 0
+        for j in range(m):
+            acc += walk(j) if j < 3 else j
+        return acc
+
+    return walk(n)
+
+
 def rebound_in_branch(x):
     def g(v):
         return v * b
@@ -279,6 +399,18 @@ PROGRAMS = [
     program(late_binding_two_calls, ints()),
     program(closure_called_before_assignment_in_loop, ints(0, 9)),
     program(closure_escapes_before_rebinding, ints(), tags={"may_refuse"}),
+    program(late_bound_read_in_for, floats(), ints(0, 8)),
+    program(late_bound_read_in_while, ints(-1, 10)),
+    program(closure_made_in_loop, ints(0, 8)),
+    program(closure_escapes_loop, ints(0, 8)),
+    program(closure_chosen_by_branch, ints()),
+    program(late_bound_assigned_in_branches, ints()),
+    program(late_bound_loop_carried, ints(0, 8)),
+    program(late_bound_after_loop, floats()),
+    program(late_bound_two_levels, ints()),
+    program(def_in_loop_reads_later_assignment, ints(0, 6), tags={"may_refuse"}),
+    program(loop_rebinds_after_closure_made, ints(0, 6), tags={"may_refuse"}),
+    program(nested_recursive_def_with_loop, ints(0, 7), tags={"recursion"}),
     program(rebound_in_branch, ints()),
     program(closure_in_loop_late_binding, ints(-1, 10), tags={"may_refuse"}),
     program(free_variable_unbound, ints(), tags={"raises"}),

@@ -53,6 +53,11 @@ def domain_errors(x):
     return math.sqrt(x) + math.log(x + 1.0)
 
 
+def overflow_errors(x):
+    # math.exp and float ** raise OverflowError past the float range
+    return math.exp(x) + 10.0 ** (x / 2)
+
+
 def gaussian(x, mu, sigma):
     z = (x - mu) / sigma
     return math.exp(-0.5 * z * z) / (sigma * math.sqrt(2.0 * math.pi))
@@ -81,6 +86,7 @@ PROGRAMS = [
     program(constants, floats(-5, 5)),
     program(copysign_fmod, floats(), nonzero_floats(), examples=[(3.0, -0.25)]),
     program(domain_errors, floats(-2, 5), tags={"raises"}, examples=[(-1.0,), (0.0,)]),
+    program(overflow_errors, floats(600, 800), tags={"raises"}, examples=[(700.0,), (710.0,)]),
     program(gaussian, floats(), floats(), nonzero_floats(3.0, 0.5)),
     program(softplus_stable, floats(-50, 50), examples=[(0.0,)]),
     program(math_of_ints, ints(-40, 40)),

@@ -166,6 +166,17 @@ def tuple_build_and_unpack(x, y):
     return a * k + d, nested[1][0], len(nested[0])
 
 
+def tuple_index_error(t):
+    # IndexError when the tuple is too short
+    return t[2] - t[0]
+
+
+def unpack_mismatch(t):
+    # ValueError when the tuple does not have exactly two items
+    a, b = t
+    return a * b
+
+
 def constants(x):
     big = 12345678901
     return x * 1e-3 + 2.5e2, big, 0.1 + 0.2, True, False, -0.0
@@ -226,6 +237,8 @@ PROGRAMS = [
     program(tuple_subscripts, st.tuples(floats(), ints(), floats(), floats())),
     program(tuple_len, float_tuples(0, 6)),
     program(tuple_build_and_unpack, floats(), ints()),
+    program(tuple_index_error, float_tuples(1, 4), tags={"raises"}, examples=[((1.0, 2.0),)]),
+    program(unpack_mismatch, float_tuples(1, 3), tags={"raises"}, examples=[((1.0, 2.0, 3.0),)]),
     program(constants, floats()),
     Program(
         defaults,

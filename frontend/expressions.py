@@ -48,6 +48,7 @@ class ExpressionLowering:
     filename: str
     name: str
     callee: ast.AST | None
+    program: Any
 
     # provided by FunctionLowering
     def read_name(self, name: str, node: ast.AST) -> Node: raise NotImplementedError
@@ -237,7 +238,16 @@ class ExpressionLowering:
         args = [self.expr(a) for a in e.args]
         if e.keywords:
             args = self.bind_python_keywords(static, e, args)
+        args += self.computed_defaults_for(fn_node, len(args))
         return self.apply(fn_node, *args, node=e)
+
+    def computed_defaults_for(self, fn_node: Node, given: int) -> list[Node]:
+        """The computed defaults a call of a nested function by name leaves out."""
+        if not (isinstance(fn_node, Constant) and isinstance(fn_node.value, Graph)):
+            return []
+        nparams, values = self.program.computed_defaults.get(fn_node.value, (0, []))
+        missing = nparams - given
+        return values[len(values) - missing:] if 0 < missing <= len(values) else []
 
     def keywords(self, e: ast.Call) -> dict[str, Node]:
         out: dict[str, Node] = {}

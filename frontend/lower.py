@@ -251,26 +251,35 @@ class FunctionLowering(ExpressionLowering):
                                 hint="see docs/language.md for the values compiled code can use")
 
     # -- nested functions ---------------------------------------------------
-    def nested(self, node: ast.FunctionDef | ast.Lambda, name: str) -> Constant:
+    def nested(self, node: ast.FunctionDef | ast.Lambda, name: str, *, dominates: bool = True) -> Constant:
         graph = Graph(f"{self.name}.{name}", self.loc(node))
-        graph.defaults = self.default_values(node)
+        self.default_values(node, graph, dominates)
         self.pending.append(DefSite(node, self.block, tuple(lp.node for lp in self.loops), graph))
         return Constant(graph, self.loc(node))
 
     def lambda_value(self, node: ast.Lambda) -> Node:
         return self.nested(node, "lambda")
 
-    def default_values(self, node: ast.FunctionDef | ast.Lambda) -> tuple[Any, ...]:
-        out = []
+    def default_values(self, node: ast.FunctionDef | ast.Lambda, graph: Graph, dominates: bool) -> None:
+        """Literal defaults go on the graph. Computed ones are evaluated here, at
+        the definition, as Python does, and filled in by calls that name the
+        function (`Program.computed_defaults`); that needs the definition to
+        come before every later statement (`dominates`)."""
+        values: list[Node] = []
         for d in node.args.defaults:
             try:
-                out.append(ast.literal_eval(d))
+                values.append(Constant(ast.literal_eval(d), self.loc(d)))
             except ValueError:
-                raise self.unsupported(
-                    d, "non-constant default value of a nested function",
-                    "use a literal default, or compute the value inside the function",
-                ) from None
-        return tuple(out)
+                if not dominates:
+                    raise self.unsupported(
+                        d, "computed default value of a function defined inside a block",
+                        "define the function at the top level of the enclosing function, or use a literal default",
+                    ) from None
+                values.append(self.expr(d))
+        if all(isinstance(v, Constant) for v in values):
+            graph.defaults = tuple(v.value for v in values if isinstance(v, Constant))
+        else:
+            self.program.computed_defaults[graph] = (len(node.args.args), values)
 
     # -- statements ---------------------------------------------------------
     def stmts(self, body: list[ast.stmt]) -> None:
@@ -325,7 +334,9 @@ class FunctionLowering(ExpressionLowering):
 
     def define(self, name: str, fn: ast.FunctionDef | ast.Lambda, stmt: ast.stmt) -> None:
         """`def name` or `name = lambda ...`: bind `name` to a closure of `fn`."""
-        const = self.nested(fn, name if isinstance(fn, ast.FunctionDef) else "lambda")
+        const = self.nested(
+            fn, name if isinstance(fn, ast.FunctionDef) else "lambda", dominates=id(stmt) in self.toplevel
+        )
         late = self.late_captures(fn) if self.scope.function(name) is fn else []
         if late:
             site = self.pending[-1]
@@ -354,6 +365,8 @@ class FunctionLowering(ExpressionLowering):
         this read (`capture` checks it)."""
         graph = Graph(template.graph.name, template.graph.loc)
         graph.defaults = template.graph.defaults
+        if template.graph in self.program.computed_defaults:
+            self.program.computed_defaults[graph] = self.program.computed_defaults[template.graph]
         loops = tuple(lp.node for lp in self.loops)
         values = {v: self.ssa.read(self.block, v) for v in template.late}
         immediate = read is self.callee

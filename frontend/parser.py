@@ -18,7 +18,7 @@ from tapeless.frontend.lower import FunctionLowering
 from tapeless.frontend.resolve import closure_cells, underlying_function
 from tapeless.frontend.source import function_ast, loc_of
 from tapeless.ir.analysis import analyze
-from tapeless.ir.nodes import Constant, Graph
+from tapeless.ir.nodes import Constant, Graph, Node
 
 
 class Program:
@@ -27,6 +27,11 @@ class Program:
     def __init__(self) -> None:
         self.cache: weakref.WeakKeyDictionary[types.FunctionType, Graph] = weakref.WeakKeyDictionary()
         self._active: list[types.FunctionType] | None = None
+        #: nested function graph -> (its parameter count, its default values as
+        #: nodes of the enclosing function), for defaults computed at the def
+        self.computed_defaults: weakref.WeakKeyDictionary[Graph, tuple[int, list[Node]]] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def parse(self, fn: types.FunctionType) -> Graph:
         graph = self.cache.get(fn)

@@ -153,9 +153,11 @@ def uses_nested_decorator(x):
 
 
 def uses_nonconst_default(x):
-    def g(t, s=x):  # ERR
-        return t * s
-    return g(1.0)
+    if x > 0:
+        def g(t, s=x):  # ERR
+            return t * s
+        return g(1.0)
+    return x
 
 
 def uses_undefined_name(x):

@@ -167,7 +167,8 @@ class ExpressionLowering:
                 e, f"attribute .{e.attr}",
                 f"array values support {', '.join('.' + a for a in VALUE_ATTRIBUTES)}",
             )
-        return self.call_prim(VALUE_ATTRIBUTES[e.attr], self.expr(e.value), node=e)
+        # through call_bound, so that defaults (transpose's axes) are filled in
+        return self.call_bound(prim(VALUE_ATTRIBUTES[e.attr]), e, [self.expr(e.value)], {})
 
     def expr_Subscript(self, e: ast.Subscript) -> Node:
         return self.call_prim("getitem", self.expr(e.value), self.index(e.slice), node=e)
@@ -257,7 +258,7 @@ class ExpressionLowering:
             out[kw.arg] = self.expr(kw.value)
         return out
 
-    def call_bound(self, p: Primitive, e: ast.Call, args: list[Node], kw: dict[str, Node]) -> Node:
+    def call_bound(self, p: Primitive, e: ast.expr, args: list[Node], kw: dict[str, Node]) -> Node:
         """Call primitive `p`, binding keywords and defaults to its parameters.
 
         A primitive may name variants by argument count in

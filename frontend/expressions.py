@@ -113,7 +113,10 @@ class ExpressionLowering:
         return self.call_prim("make_tuple", *[self.expr(x) for x in e.elts], node=e)
 
     def expr_BinOp(self, e: ast.BinOp) -> Node:
-        return self.call_prim(BINOPS[type(e.op)], self.expr(e.left), self.expr(e.right), node=e)
+        left, right = self.expr(e.left), self.expr(e.right)
+        if isinstance(e.op, ast.Pow) and isinstance(right, Constant) and type(right.value) is int:
+            return self.call_prim("integer_pow", left, right, node=e)  # a literal int exponent
+        return self.call_prim(BINOPS[type(e.op)], left, right, node=e)
 
     def expr_UnaryOp(self, e: ast.UnaryOp) -> Node:
         operand = e.operand

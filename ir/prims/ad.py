@@ -284,7 +284,8 @@ safe_log = primitive("safe_log", _safe_log, lambda x: _sens_type(x), ("x",))
 
 @safe_log.rule("bprop")
 def _bprop_safe_log(x, out, dout):
-    return (dout * positive_part(x) / (x + (1.0 - positive_part(x))),)
+    # 1/x where x > 0, else 0 (dividing by 1 there, never by 0)
+    return (dout * positive_part(x) / (x * positive_part(x) + (1.0 - positive_part(x))),)
 
 
 def _positive_part(x: Any) -> Any:

@@ -105,6 +105,29 @@ def _pow_rule(x: AbstractType, y: AbstractType) -> AbstractType:
 pow = primitive("pow", _pow_impl, _pow_rule, ("x", "y"), implements=(operator.pow,), doc="x ** y")
 
 
+def _integer_pow_impl(x: Any, n: int) -> Any:
+    """x ** n for a constant int n (what `x ** 3` in the source lowers to)."""
+    check_numeric("pow", x, n)
+    return x**n
+
+
+def _integer_pow_rule(x: AbstractType, n: AbstractType) -> AbstractType:
+    return _pow_rule(x, n)
+
+
+# As in JAX: a literal int exponent is not differentiated, so derivatives of
+# any order stay polynomials in x (pow's d/dy term, out * log(x), would be
+# carried along and give 0 * inf at tiny x).
+integer_pow = primitive(
+    "integer_pow", _integer_pow_impl, _integer_pow_rule, ("x", "n"), doc="x ** n, n a literal int"
+)
+
+
+@integer_pow.rule("bprop")
+def _bprop_integer_pow(x, n, out, dout):
+    return (dout * n * integer_pow(x, n - 1) if n != 0 else zeros_like(x), zeros_like(n))
+
+
 @pow.rule("bprop")
 def _bprop_pow(x, y, out, dout):
     # d/dx = y * x ** (y - 1); d/dy = out * log(x), zero where x <= 0

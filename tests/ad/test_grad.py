@@ -230,3 +230,43 @@ def test_derivative_graphs_verify(fn, strategy, wrt):
     graph = tl.grad(fn, argnums=wrt).__tapeless_graph__
     verify(graph)
     verify(tl.grad(tl.grad(fn)).__tapeless_graph__)
+
+
+def sine(x):
+    return math.sin(x)
+
+
+def exp_cube(x):
+    return math.exp(x) * x ** 3
+
+
+def sin_nth(x, n):
+    return (math.sin, math.cos, lambda v: -math.sin(v), lambda v: -math.cos(v))[n % 4](x)
+
+
+def exp_cube_nth(x, n):
+    # Leibniz: (e^x x^3)^(n) = e^x * sum_k C(n, k) (x^3)^(k)
+    cube_derivs = (x**3, 3 * x**2, 6 * x, 6.0)
+    return math.exp(x) * sum(math.comb(n, k) * cube_derivs[k] for k in range(min(n, 3) + 1))
+
+
+@pytest.mark.parametrize("order", [1, 2, 3, 4])
+@given(x=st.floats(-3.0, 3.0))
+def test_nth_derivative_of_sin(order, x):
+    assert nth(sine, order)(x) == pytest.approx(sin_nth(x, order), rel=1e-12, abs=1e-12)
+
+
+@pytest.mark.parametrize("order", [1, 2, 3, 4])
+@given(x=st.floats(-2.0, 2.0))
+def test_nth_derivative_of_exp_times_cube(order, x):
+    assert nth(exp_cube, order)(x) == pytest.approx(exp_cube_nth(x, order), rel=1e-10, abs=1e-10)
+
+
+def slope_of(x):
+    # grad over value_and_grad, inside compiled code: d/dx [d/dx exp_cube]
+    return tl.value_and_grad(exp_cube)(x)[1]
+
+
+def test_grad_of_value_and_grad():
+    assert tl.grad(slope_of)(0.5) == pytest.approx(exp_cube_nth(0.5, 2))
+    assert tl.compile(slope_of)(0.5) == pytest.approx(exp_cube_nth(0.5, 1))

@@ -177,3 +177,40 @@ def test_console_script(tmp_path):
     assert result.returncode == 2
     assert result.stderr.startswith("tapeless-ir: error: no such file")
     assert "Traceback" not in result.stderr
+
+
+# -- the AD stages ------------------------------------------------------------
+
+AD_PROGRAM = '''
+def f(x):
+    return x * x * 3.0 + x
+'''
+
+
+def _ad_file(tmp_path):
+    path = tmp_path / "adprog.py"
+    path.write_text(AD_PROGRAM)
+    return f"{path}:f"
+
+
+def test_stage_ad_prints_the_j_transform(tmp_path, capsys):
+    assert main([_ad_file(tmp_path), "--stage", "ad", "--verify"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("graph J(f)(%a) {")
+    assert "graph bprop(f)(%a) closure over J(f) {" in out
+    assert "@J(mul)" in out and "gadd(" in out
+
+
+def test_grad_n_counts_grow_with_order(tmp_path, capsys):
+    sizes = []
+    for n in (1, 2, 3):
+        assert main([_ad_file(tmp_path), "--grad", str(n), "--format", "json", "--verify"]) == 0
+        data = json.loads(capsys.readouterr().out)
+        assert data["grad"] == n and data["closures"] >= 1
+        sizes.append(data["nodes"])
+    assert sizes[0] < sizes[1] < sizes[2]
+
+
+def test_grad_rejects_negative_order(tmp_path, capsys):
+    assert main([_ad_file(tmp_path), "--grad", "-1"]) == 2
+    assert "non-negative" in capsys.readouterr().err

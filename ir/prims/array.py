@@ -18,6 +18,18 @@ arrays (no `dtype=` keyword).
 Names are `np_<function>`, except the array-structural `matmul` (also the `@`
 operator), `transpose` (also `.T`), `reshape` (also `.reshape`), `shape`
 (also `.shape`), `ndim` and `size`.
+
+Each differentiable primitive has its backpropagator right after it,
+`bprop(x.., out, dout) -> (dx, ..)` in the Python subset (so that it is
+differentiated in turn), with helper primitives next to the primitive they
+serve (`unreduce` for reductions, `matmul_dx`/`matmul_dy`, `dot_dx`/`dot_dy`,
+`clip_weights`, `inverse_axes`). Every sensitivity goes through `sens_like`,
+which sums it over the axes broadcasting added and gives it the argument's
+sensitivity type: a float64 array of the argument's shape, or a Python float
+for a Python number. Choices at kinks: `np.max`/`np.min` split dout equally
+among the tied extrema of a slice, `np.maximum`/`np.minimum` between tied
+operands (as JAX does); `np.clip` sends it to x where lo <= x <= hi (ties
+included) and to the bound in force elsewhere; `np.abs` has slope 0 at 0.
 """
 
 from __future__ import annotations

@@ -11,6 +11,15 @@ the NumPy ufunc to use instead.
 `math.log` lowers to `log` with one argument and to `log_base` with two
 (`log.rules["by_arity"]`, which the front end consults).
 `math.pow` is `math_pow` (`pow` is the `**` operator).
+
+Each differentiable function has its backpropagator right after it,
+`bprop(x.., out, dout) -> (dx, ..)` in the Python subset (parsed by the front
+end, so that it is differentiated in turn for higher orders). On floats they
+compute with `math` and give floats, so the sensitivity of a float is a float.
+Where a derivative is infinite (`sqrt` at 0, `asin` at +-1, `hypot` at the
+origin, ...) the rule divides by zero as the same formula would in Python:
+`ZeroDivisionError` on floats. Kinks take the slope 0 (`fabs` and `copysign`
+at 0, like `abs`); `math.pow(x, y)` has d/dy = 0 where x <= 0, like `**`.
 """
 
 from __future__ import annotations

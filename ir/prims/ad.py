@@ -170,50 +170,6 @@ def _bprop_env_setitem(env, key, value, out, dout):
     )
 
 
-# -- broadcasting adjoints ---------------------------------------------------
-def unbroadcast_impl(d: Any, like: Any) -> Any:
-    """Sum `d` down to the shape of `like`: the adjoint of NumPy broadcasting.
-
-    A scalar `like` takes the sum of all of `d`; an array `like` the sums over
-    the axes that broadcasting added or stretched.
-    """
-    if not isinstance(d, np.ndarray):
-        return d
-    if not isinstance(like, np.ndarray):
-        return float(np.sum(d)) if isinstance(like, float | int | bool) else np.sum(d)
-    if d.shape == like.shape:
-        return d
-    lead = d.ndim - like.ndim
-    out = np.sum(d, axis=tuple(range(lead))) if lead > 0 else d
-    axes = tuple(i for i, n in enumerate(like.shape) if n == 1 and out.shape[i] != 1)
-    if axes:
-        out = np.sum(out, axis=axes, keepdims=True)
-    return out
-
-
-def broadcast_like_impl(d: Any, like: Any) -> Any:
-    """`d` broadcast to the shape of `like` (the adjoint of `unbroadcast`)."""
-    if isinstance(like, np.ndarray):
-        return np.broadcast_to(d, like.shape).copy() if np.shape(d) != like.shape else d
-    return d
-
-
-unbroadcast = primitive("unbroadcast", unbroadcast_impl, lambda d, like: _sens_type(like), ("d", "like"))
-broadcast_like = primitive(
-    "broadcast_like", broadcast_like_impl, lambda d, like: _sens_type(like), ("d", "like")
-)
-
-
-@unbroadcast.rule("bprop")
-def _bprop_unbroadcast(d, like, out, dout):
-    return (broadcast_like(dout, d), zeros_like(like))
-
-
-@broadcast_like.rule("bprop")
-def _bprop_broadcast_like(d, like, out, dout):
-    return (unbroadcast(dout, d), zeros_like(like))
-
-
 # -- indexing adjoint ----------------------------------------------------------
 def getitem_sens_impl(x: Any, index: Any, d: Any) -> Any:
     """The sensitivity of `x` when `x[index]` has sensitivity `d`: zeros like x
@@ -337,7 +293,10 @@ def sens_like_impl(d: Any, like: Any) -> Any:
     and of like's sensitivity type (`as_sens`): a Python float for a Python number
     even where `d` is a NumPy scalar or a 0-d array.
 
-    The map is linear, and its adjoint is `sens_like(dout, d)`."""
+    The map is linear, and its adjoint is `sens_like(dout, d)`. It is the
+    adjoint of NumPy broadcasting in every operator's backpropagator."""
+    if type(like) is float and type(d) is float:
+        return d  # the scalar programs' path: no NumPy round trip
     shape = _numeric_shape("sens_like", like)
     _numeric_shape("sens_like", d)
     return as_sens(reduce_to_shape(np.asarray(d, dtype=np.float64), shape), like)

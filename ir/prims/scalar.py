@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tapeless.ir.primitives import Primitive, primitive
-from tapeless.ir.prims.ad import safe_log, sign_of, unbroadcast, zeros_like
+from tapeless.ir.prims.ad import safe_log, sens_like, sign_of, zeros_like
 from tapeless.ir.prims.rules import (
     arith_rule,
     check_numeric,
@@ -52,26 +52,27 @@ mod = _binary("mod", operator.mod, "x % y (sign of y, as Python)")
 
 
 # Backpropagators: `bprop(x, y, out, dout)` gives the sensitivities of x and y.
-# `unbroadcast` sums a sensitivity back to its operand's shape (a no-op on scalars).
+# `sens_like` sums a sensitivity back to its operand's shape and type (the adjoint
+# of broadcasting; a Python float for a Python number).
 @add.rule("bprop")
 def _bprop_add(x, y, out, dout):
-    return (unbroadcast(dout, x), unbroadcast(dout, y))
+    return (sens_like(dout, x), sens_like(dout, y))
 
 
 @sub.rule("bprop")
 def _bprop_sub(x, y, out, dout):
-    return (unbroadcast(dout, x), unbroadcast(-dout, y))
+    return (sens_like(dout, x), sens_like(-dout, y))
 
 
 @mul.rule("bprop")
 def _bprop_mul(x, y, out, dout):
-    return (unbroadcast(dout * y, x), unbroadcast(dout * x, y))
+    return (sens_like(dout * y, x), sens_like(dout * x, y))
 
 
 @truediv.rule("bprop")
 def _bprop_truediv(x, y, out, dout):
     # d(x / y)/dy = -x / y**2 = -out / y
-    return (unbroadcast(dout / y, x), unbroadcast(-dout * out / y, y))
+    return (sens_like(dout / y, x), sens_like(-dout * out / y, y))
 
 
 @floordiv.rule("bprop")
@@ -83,7 +84,7 @@ def _bprop_floordiv(x, y, out, dout):
 @mod.rule("bprop")
 def _bprop_mod(x, y, out, dout):
     # x % y = x - y * floor(x / y), and floor(x / y) = (x - out) / y
-    return (unbroadcast(dout, x), unbroadcast(-dout * ((x - out) / y), y))
+    return (sens_like(dout, x), sens_like(-dout * ((x - out) / y), y))
 
 
 def _pow_impl(x: Any, y: Any) -> Any:
@@ -131,7 +132,7 @@ def _bprop_integer_pow(x, n, out, dout):
 @pow.rule("bprop")
 def _bprop_pow(x, y, out, dout):
     # d/dx = y * x ** (y - 1); d/dy = out * log(x), zero where x <= 0
-    return (unbroadcast(dout * y * x ** (y - 1), x), unbroadcast(dout * out * safe_log(x), y))
+    return (sens_like(dout * y * x ** (y - 1), x), sens_like(dout * out * safe_log(x), y))
 
 
 # -- unary arithmetic --------------------------------------------------------

@@ -826,9 +826,6 @@ def test_gradient_through_the_T_attribute():
 t_scale = lambda x, a: x * np.sum(a)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "ad.unbroadcast (scalar.py's rules): d is returned as is when it is no array, so the "
-    "sensitivity of a Python float multiplied by a NumPy scalar is a np.float64"))
 def test_operator_sensitivity_of_a_float_times_a_numpy_scalar_is_a_float():
     g = tl.grad(t_scale)(2.0, np.array([1.0, 2.0]))
     assert type(g) is float
@@ -837,9 +834,6 @@ def test_operator_sensitivity_of_a_float_times_a_numpy_scalar_is_a_float():
 t_zero_d = lambda a, b: np.sum(a * b)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "ad.unbroadcast: summing every axis gives a NumPy scalar, so the sensitivity of a 0-d "
-    "array operand is a np.float64, not a 0-d array"))
 def test_operator_sensitivity_of_a_0d_array_is_a_0d_array():
     g = tl.grad(t_zero_d)(np.array(1.0), np.array([0.5, 2.0]))
     assert isinstance(g, np.ndarray) and g.shape == ()

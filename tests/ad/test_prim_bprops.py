@@ -3,7 +3,8 @@
 - Completeness: every differentiable primitive of the registry has a "bprop"
   rule with the convention `bprop(x1..xn, out, dout)`, parsed by our own front
   end (so that it can be differentiated again); every differentiable primitive
-  of `math.py` and `array.py` (and the helpers their rules use) has a case here.
+  of `math.py` and of NumPy's modules (`array.py`, `reductions.py`,
+  `linalg.py`, `shapes.py`), and the helpers their rules use, has a case here.
 - Scalars (`math`): `tapeless.grad` of a one-line function against central
   finite differences, at points drawn by hypothesis inside the domain and away
   from kinks; the sensitivity of a Python float is a Python float.
@@ -32,7 +33,8 @@ from tapeless.ad.prim_j import bprop_graph
 from tapeless.ir import prims
 from tapeless.ir.primitives import PRIMITIVES, Primitive
 from tapeless.ir.prims.ad import sens_like
-from tapeless.ir.prims.array import dot_dx, dot_dy, matmul_dx, matmul_dy, unreduce
+from tapeless.ir.prims.linalg import dot_dx, dot_dy, matmul_dx, matmul_dy
+from tapeless.ir.prims.reductions import unreduce
 
 H = 1e-6  # central-difference step
 
@@ -59,12 +61,12 @@ def test_backpropagator_follows_the_convention_and_parses(name):
     bprop_graph(p)  # in the subset: parsed by the front end
 
 
-def _declared_in(module) -> set[str]:
-    """The differentiable primitives a module of ir/prims declares (not those it
-    imports from ad.py)."""
-    imported = {id(v) for v in vars(prims.ad).values()} if module is not prims.ad else set()
+def _declared_in(*modules) -> set[str]:
+    """The differentiable primitives some modules of ir/prims declare (not those
+    they import from ad.py; give together modules that import from each other)."""
+    imported = {id(v) for v in vars(prims.ad).values()} if prims.ad not in modules else set()
     return {
-        v.name for v in vars(module).values()
+        v.name for module in modules for v in vars(module).values()
         if isinstance(v, Primitive) and id(v) not in imported and v.differentiable
     }
 
@@ -685,7 +687,8 @@ def test_helper_rule_satisfies_the_vjp_identity(case):
 def test_every_array_primitive_has_a_case():
     covered = set(UNARY) | set(BINARY) | {"np_where", "np_clip"} | {c[0] for c in STRUCTURAL}
     covered |= {c[0] for c in HELPERS}
-    assert _declared_in(prims.array) | {"sens_like"} == covered
+    numpy_modules = (prims.array, prims.reductions, prims.linalg, prims.shapes)
+    assert _declared_in(*numpy_modules) | {"sens_like"} == covered
 
 
 # -- arrays: second order (the rules differentiated again) ---------------------------------

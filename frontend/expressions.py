@@ -8,17 +8,22 @@ the current block) and `switch(c, then, else)()` picks and calls one.
 from __future__ import annotations
 
 import ast
+import inspect
+import types
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from tapeless.errors import ArityError, Location, UnsupportedSyntax
-from tapeless.frontend.resolve import ConstantValue, SpecialForm, StaticModule
+from tapeless.frontend.fence import unsupported
+from tapeless.frontend.resolve import ConstantValue, SpecialForm, StaticModule, classify
 from tapeless.frontend.source import loc_of
-from tapeless.ir.nodes import Constant, Graph, Node
-from tapeless.ir.primitives import PRIMITIVES, Primitive
+from tapeless.ir.nodes import Constant, Graph, Node, constant_graph
+from tapeless.ir.primitives import Primitive
+from tapeless.ir.primitives import get as prim
 
 if TYPE_CHECKING:
-    from tapeless.frontend.ssa import Block, SSABuilder
+    from tapeless.frontend.parser import Program
+    from tapeless.frontend.ssa import Block
 
 BINOPS = {
     ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "truediv",
@@ -36,19 +41,13 @@ VALUE_METHODS = {
 }
 
 
-def prim(name: str) -> Primitive:
-    return PRIMITIVES[name]
-
-
 class ExpressionLowering:
     """Expression half of `FunctionLowering` (see `frontend.lower`)."""
 
     block: Block
-    ssa: SSABuilder
     filename: str
-    name: str
     callee: ast.AST | None
-    program: Any
+    program: Program
 
     # provided by FunctionLowering
     def read_name(self, name: str, node: ast.AST) -> Node: raise NotImplementedError
@@ -62,10 +61,7 @@ class ExpressionLowering:
         return loc_of(node, self.filename)
 
     def unsupported(self, node: ast.AST, construct: str, hint: str, message: str | None = None) -> UnsupportedSyntax:
-        return UnsupportedSyntax(
-            message or f"{construct} is not supported in compiled functions",
-            self.loc(node), construct=construct, hint=hint,
-        )
+        return unsupported(node, self.filename, construct, hint, message)
 
     def apply(self, fn: Node | Primitive | Graph, *args: Node, node: ast.AST | None = None) -> Node:
         loc = self.loc(node) if node is not None else None
@@ -92,8 +88,12 @@ class ExpressionLowering:
             self.block.graph.output = make()
             graphs.append(self.block.graph)
             self.block = saved
-        loc = self.loc(node)
-        chosen = self.apply(prim("switch"), cond, Constant(graphs[0], loc), Constant(graphs[1], loc), node=node)
+        return self.switch(cond, graphs[0], graphs[1], node, self.loc(node))
+
+    def switch(self, cond: Node, then: Graph, orelse: Graph, node: ast.AST, loc: Location | None = None) -> Node:
+        """`switch(cond, then, orelse)()`: call the block that `cond` picks
+        (`loc` is the location of the two graph constants)."""
+        chosen = self.apply(prim("switch"), cond, Constant(then, loc), Constant(orelse, loc), node=node)
         return self.apply(chosen, node=node)
 
     # -- dispatch -----------------------------------------------------------
@@ -197,8 +197,6 @@ class ExpressionLowering:
         if isinstance(e, ast.Attribute):
             base = self.static_expr(e.value)
             if isinstance(base, StaticModule):
-                from tapeless.frontend.resolve import classify
-
                 try:
                     obj = getattr(base.module, e.attr)
                 except AttributeError:
@@ -247,9 +245,10 @@ class ExpressionLowering:
 
     def computed_defaults_for(self, fn_node: Node, given: int) -> list[Node]:
         """The computed defaults a call of a nested function by name leaves out."""
-        if not (isinstance(fn_node, Constant) and isinstance(fn_node.value, Graph)):
+        graph = constant_graph(fn_node)
+        if graph is None:
             return []
-        nparams, values = self.program.computed_defaults.get(fn_node.value, (0, []))
+        nparams, values = self.program.computed_defaults.get(graph, (0, []))
         missing = nparams - given
         return values[len(values) - missing:] if 0 < missing <= len(values) else []
 
@@ -296,9 +295,6 @@ class ExpressionLowering:
         return self.apply(p, *[s for s in slots if s is not None], node=e)
 
     def bind_python_keywords(self, static: Any, e: ast.Call, args: list[Node]) -> list[Node]:
-        import inspect
-        import types
-
         if not isinstance(static, types.FunctionType):
             raise self.unsupported(
                 e, "keyword arguments to a function value",
@@ -321,13 +317,11 @@ class ExpressionLowering:
 
     def grad_call(self, which: str, e: ast.Call) -> Node:
         """`grad(f, argnums=k)` in compiled code: the `grad` primitive on the value f."""
-        import ast as _ast
-
         if not e.args or len(e.args) > 2 or any(k.arg != "argnums" for k in e.keywords):
             raise self.unsupported(e, f"{which}() with these arguments", f"write {which}(f) or {which}(f, argnums=k)")
         spec = e.args[1] if len(e.args) == 2 else next((k.value for k in e.keywords), None)
         try:
-            argnums = _ast.literal_eval(spec) if spec is not None else 0
+            argnums = ast.literal_eval(spec) if spec is not None else 0
         except ValueError:
             raise self.unsupported(e, "computed argnums", "write argnums as a literal: 0 or (0, 1)") from None
         return self.call_prim("grad", self.expr(e.args[0]), Constant(argnums), Constant(which == "value_and_grad"), node=e)

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import ast
 import types
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from tapeless.errors import TapelessNameError, UnsupportedSyntax
-from tapeless.frontend.expressions import BINOPS, ExpressionLowering, prim
+from tapeless.frontend.expressions import BINOPS, ExpressionLowering
 from tapeless.frontend.resolve import (
     ConstantValue,
     SpecialForm,
@@ -29,10 +30,11 @@ from tapeless.frontend.resolve import (
     is_missing,
     lookup_global,
 )
-from tapeless.frontend.scope import Scope, analyze_scope
+from tapeless.frontend.scope import Scope, analyze_scope, end_position, position
 from tapeless.frontend.ssa import Block, SSABuilder
-from tapeless.ir.nodes import Constant, Graph, Node, Unbound
+from tapeless.ir.nodes import Constant, Graph, Node, Unbound, constant_graph
 from tapeless.ir.primitives import Primitive
+from tapeless.ir.primitives import get as prim
 
 if TYPE_CHECKING:
     from tapeless.frontend.parser import Program
@@ -49,7 +51,6 @@ class DefSite:
 
     node: ast.FunctionDef | ast.Lambda
     block: Block
-    loops: tuple[ast.AST, ...]
     graph: Graph
     point: ast.AST | None = None  # where captured values are taken (default: node)
     template: Constant | None = None  # for templates: the def's own constant
@@ -61,10 +62,9 @@ class DefSite:
 
 @dataclass
 class Loop:
-    node: ast.While | ast.For
     header: Block
     exits: list[Block] = field(default_factory=list)  # blocks that `break`
-    step: Any = None  # for `for`: what `continue` runs before jumping back
+    step: Callable[[], None] | None = None  # for `for`: what `continue` runs before jumping back
 
 
 class FunctionLowering(ExpressionLowering):
@@ -168,7 +168,7 @@ class FunctionLowering(ExpressionLowering):
 
     def read_name(self, name: str, node: ast.AST) -> Node:
         known = self.toplevel_defs.get(name)
-        if known is not None and self.scope.function(name) is not None and _position(node) > known[1]:
+        if known is not None and self.scope.function(name) is not None and position(node) > known[1]:
             # A def at the top level, read after it: bound here on every path.
             const = known[0]
             if const.value in self.templates:
@@ -180,8 +180,9 @@ class FunctionLowering(ExpressionLowering):
                 value = self.ssa.read(self.block, name)
             finally:
                 self.read_site = None
-            if isinstance(value, Constant) and isinstance(value.value, Graph) and value.value in self.templates:
-                return self.instantiate(self.templates[value.value], node)
+            graph = constant_graph(value)
+            if graph is not None and graph in self.templates:
+                return self.instantiate(self.templates[graph], node)
             return value
         if self.enclosing is not None and self.enclosing.knows(name):
             assert self.site is not None
@@ -203,8 +204,8 @@ class FunctionLowering(ExpressionLowering):
             return Constant(value.value, value.loc)
         point = site.point or site.node
         if site.values is not None and name in site.values and site.immediate:
-            return self.ssa._resolve(site.values[name])  # called at once: nothing can rebind it first
-        later = self.scope.rebound_after(name, point, site.loops)
+            return self.ssa.resolve(site.values[name])  # called at once: nothing can rebind it first
+        later = self.scope.rebound_after(name, point)
         if later is not None:
             where = "is used" if site.point is not None else "is defined"
             raise UnsupportedSyntax(
@@ -215,7 +216,7 @@ class FunctionLowering(ExpressionLowering):
                 hint=f"give the new value a new name, or pass '{name}' to the function as an argument",
             )
         if site.values is not None and name in site.values:
-            return self.ssa._resolve(site.values[name])  # (a phi since found trivial: its value)
+            return self.ssa.resolve(site.values[name])  # (a phi since found trivial: its value)
         return self.ssa.read(site.block, name)
 
     def static_name(self, name: str, node: ast.AST) -> Any:
@@ -254,7 +255,7 @@ class FunctionLowering(ExpressionLowering):
     def nested(self, node: ast.FunctionDef | ast.Lambda, name: str, *, dominates: bool = True) -> Constant:
         graph = Graph(f"{self.name}.{name}", self.loc(node))
         self.default_values(node, graph, dominates)
-        self.pending.append(DefSite(node, self.block, tuple(lp.node for lp in self.loops), graph))
+        self.pending.append(DefSite(node, self.block, graph))
         return Constant(graph, self.loc(node))
 
     def lambda_value(self, node: ast.Lambda) -> Node:
@@ -343,7 +344,7 @@ class FunctionLowering(ExpressionLowering):
             site.template, site.late = const, tuple(late)
             self.templates[const.value] = site
         if id(stmt) in self.toplevel:
-            self.toplevel_defs[name] = (const, (stmt.end_lineno or 0, stmt.end_col_offset or 0))
+            self.toplevel_defs[name] = (const, end_position(stmt))
         self.write(name, const)
 
     def late_captures(self, fn: ast.FunctionDef | ast.Lambda) -> list[str]:
@@ -356,7 +357,7 @@ class FunctionLowering(ExpressionLowering):
         return sorted(
             v for v in free
             if self.scope.is_local(v) and self.scope.function(v) is None
-            and self.scope.rebound_after(v, fn, ()) is not None
+            and self.scope.rebound_after(v, fn) is not None
         )
 
     def instantiate(self, template: DefSite, read: ast.AST) -> Constant:
@@ -367,12 +368,9 @@ class FunctionLowering(ExpressionLowering):
         graph.defaults = template.graph.defaults
         if template.graph in self.program.computed_defaults:
             self.program.computed_defaults[graph] = self.program.computed_defaults[template.graph]
-        loops = tuple(lp.node for lp in self.loops)
         values = {v: self.ssa.read(self.block, v) for v in template.late}
         immediate = read is self.callee
-        self.pending.append(
-            DefSite(template.node, self.block, loops, graph, point=read, values=values, immediate=immediate)
-        )
+        self.pending.append(DefSite(template.node, self.block, graph, point=read, values=values, immediate=immediate))
         return Constant(graph, self.loc(read))
 
     def stmt_If(self, s: ast.If) -> None:
@@ -387,8 +385,7 @@ class FunctionLowering(ExpressionLowering):
             if self.current is not None:
                 ends.append(self.current)
         self.current = start
-        chosen = self.apply(prim("switch"), cond, Constant(graphs[0]), Constant(graphs[1]), node=s)
-        start.graph.output = self.apply(chosen, node=s)
+        start.graph.output = self.switch(cond, graphs[0], graphs[1], s)
         self.current = self.join(ends, "if_after", s)
 
     def join(self, ends: list[Block], suffix: str, s: ast.stmt) -> Block | None:
@@ -404,9 +401,7 @@ class FunctionLowering(ExpressionLowering):
         return after
 
     def stmt_While(self, s: ast.While) -> None:
-        header = self.ssa.new_block(self.new_graph("while_header"), sealed=False)
-        self.ssa.jump(self.block, header, self.loc(s))
-        self.current = header
+        header = self.enter_header(s, "while_header")
         cond = self.truth(self.expr(s.test), s.test)
         self.loop_rest(s, header, cond, None)
 
@@ -428,9 +423,7 @@ class FunctionLowering(ExpressionLowering):
             self.write(f"{k}.i", start)
             self.write(f"{k}.stop", stop)
             self.write(f"{k}.step", step)
-            header = self.ssa.new_block(self.new_graph("for_header"), sealed=False)
-            self.ssa.jump(self.block, header, self.loc(s))
-            self.current = header
+            header = self.enter_header(s, "for_header")
             i = self.read_name_hidden(f"{k}.i")
             stop_n = self.read_name_hidden(f"{k}.stop")
             step_n = self.read_name_hidden(f"{k}.step")
@@ -444,9 +437,7 @@ class FunctionLowering(ExpressionLowering):
             self.write(f"{k}.n", self.call_prim("len", self.read_name_hidden(f"{k}.seq"), node=it))
             self.write(f"{k}.i", Constant(0))
             self.write(f"{k}.step", Constant(1))
-            header = self.ssa.new_block(self.new_graph("for_header"), sealed=False)
-            self.ssa.jump(self.block, header, self.loc(s))
-            self.current = header
+            header = self.enter_header(s, "for_header")
             cond = self.call_prim("lt", self.read_name_hidden(f"{k}.i"), self.read_name_hidden(f"{k}.n"), node=it)
             element = lambda: self.call_prim("getitem", self.read_name_hidden(f"{k}.seq"), self.read_name_hidden(f"{k}.i"), node=it)
 
@@ -459,14 +450,27 @@ class FunctionLowering(ExpressionLowering):
     def read_name_hidden(self, name: str) -> Node:
         return self.ssa.read(self.block, name)
 
-    def loop_rest(self, s: ast.While | ast.For, header: Block, cond: Node, for_parts: Any) -> None:
-        """Body, back edge, else clause and exit of a loop whose header tests `cond`."""
+    def enter_header(self, s: ast.While | ast.For, suffix: str) -> Block:
+        """End the current block with a jump to a new, unsealed loop header, and continue there."""
+        header = self.ssa.new_block(self.new_graph(suffix), sealed=False)
+        self.ssa.jump(self.block, header, self.loc(s))
+        self.current = header
+        return header
+
+    def loop_rest(
+        self,
+        s: ast.While | ast.For,
+        header: Block,
+        cond: Node,
+        for_parts: tuple[Callable[[], Node], Callable[[], None]] | None,
+    ) -> None:
+        """Body, back edge, else clause and exit of a loop whose header tests `cond`;
+        `for_parts` are a `for` loop's element and counter step."""
         hb = self.block
         body = self.ssa.new_block(self.new_graph("loop_body"), pred=hb)
         exit_ = self.ssa.new_block(self.new_graph("loop_exit"), pred=hb)
-        chosen = self.apply(prim("switch"), cond, Constant(body.graph), Constant(exit_.graph), node=s)
-        hb.graph.output = self.apply(chosen, node=s)
-        loop = Loop(s, header, step=for_parts[1] if for_parts else None)
+        hb.graph.output = self.switch(cond, body.graph, exit_.graph, s)
+        loop = Loop(header, step=for_parts[1] if for_parts else None)
         self.loops.append(loop)
         self.current = body
         if for_parts is not None:
@@ -493,6 +497,3 @@ class FunctionLowering(ExpressionLowering):
         self.ssa.jump(self.block, loop.header, self.loc(s) if s is not None else None)
         self.current = None
 
-
-def _position(node: ast.AST) -> tuple[int, int]:
-    return (getattr(node, "lineno", 0), getattr(node, "col_offset", 0))

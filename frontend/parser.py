@@ -12,13 +12,13 @@ from __future__ import annotations
 import types
 import weakref
 
-from tapeless.errors import TapelessNameError
+from tapeless.errors import TapelessNameError, TapelessTypeError
 from tapeless.frontend.fence import check_function
 from tapeless.frontend.lower import FunctionLowering
 from tapeless.frontend.resolve import closure_cells, underlying_function
 from tapeless.frontend.source import function_ast, loc_of
 from tapeless.ir.analysis import analyze
-from tapeless.ir.nodes import Constant, Graph, Node
+from tapeless.ir.nodes import Graph, Node, constant_graph
 
 
 class Program:
@@ -76,12 +76,12 @@ def check_scoping(root: Graph) -> None:
     """
     info = analyze(root)
     for g in info.graphs:
-        allowed = {id(g), *(id(a) for a in info.ancestors(g))}
+        allowed = {g, *info.ancestors(g)}
         for node in info.body(g):
-            if isinstance(node, Constant) and isinstance(node.value, Graph):
-                h = node.value
+            h = constant_graph(node)
+            if h is not None:
                 p = info.parent(h)
-                if p is not None and id(p) not in allowed:
+                if p is not None and p not in allowed:
                     missing = sorted(
                         {getattr(n, "name", None) or "a value" for n in info.free_variables(h) if n.owner is p}
                     )
@@ -101,8 +101,6 @@ def parse_function(fn: object) -> Graph:
     """Parse a Python function (or a compiled wrapper of one) to its graph."""
     f = underlying_function(fn)
     if f is None:
-        from tapeless.errors import TapelessTypeError
-
         raise TapelessTypeError(
             f"expected a Python function, got {type(fn).__name__}",
             hint="pass a function defined with def or lambda",

@@ -19,6 +19,16 @@ import ast
 from dataclasses import dataclass, field
 
 
+def position(node: ast.AST) -> tuple[int, int]:
+    """Where `node` starts in the file, as (line, column), for ordering nodes."""
+    return (getattr(node, "lineno", 0), getattr(node, "col_offset", 0))
+
+
+def end_position(node: ast.AST) -> tuple[int, int]:
+    """Where `node` ends in the file, as (line, column)."""
+    return (getattr(node, "end_lineno", 0) or 0, getattr(node, "end_col_offset", 0) or 0)
+
+
 @dataclass(frozen=True, slots=True)
 class Binding:
     node: ast.AST  # the Name/arg/FunctionDef that binds
@@ -27,16 +37,12 @@ class Binding:
 
     @property
     def position(self) -> tuple[int, int]:
-        return (getattr(self.node, "lineno", 0), getattr(self.node, "col_offset", 0))
+        return position(self.node)
 
 
 @dataclass
 class Scope:
     bindings: dict[str, list[Binding]] = field(default_factory=dict)
-
-    @property
-    def locals(self) -> set[str]:
-        return set(self.bindings)
 
     def is_local(self, name: str) -> bool:
         return name in self.bindings
@@ -56,14 +62,15 @@ class Scope:
         sites = self.bindings.get(name, [])
         return sites[0].function if self.single(name) else None
 
-    def rebound_after(self, name: str, site: ast.AST, loops: tuple[ast.AST, ...]) -> Binding | None:
-        """A binding of `name` that can run after the definition at `site`.
+    def rebound_after(self, name: str, site: ast.AST) -> Binding | None:
+        """A binding of `name` that can run after `site`: a definition, or the
+        read of a template's name where an instance of it is made.
 
         Bindings textually after the definition's end are found; a binding
         earlier in a loop around the definition is allowed: the closure then
         sees the value of its own iteration (see docs/architecture.md).
         """
-        end = (getattr(site, "end_lineno", 0) or 0, getattr(site, "end_col_offset", 0) or 0)
+        end = end_position(site)
         for b in self.bindings.get(name, []):
             if b.position > end:
                 return b
@@ -71,6 +78,7 @@ class Scope:
 
 
 def analyze_scope(fn: ast.FunctionDef | ast.Lambda) -> Scope:
+    """The names `fn` binds, each with its binding sites."""
     scope = Scope()
 
     def bind(name: str, node: ast.AST, loops: tuple[ast.AST, ...], function: ast.FunctionDef | ast.Lambda | None = None) -> None:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tapeless.errors import Location
-from tapeless.ir.nodes import Apply, Constant, Graph, Node, Parameter, replace
+from tapeless.ir.nodes import Apply, Constant, Graph, Node, Parameter, constant_graph, replace
 
 
 @dataclass(eq=False)
@@ -57,7 +57,7 @@ class SSABuilder:
     def read(self, block: Block, name: str) -> Node:
         node = block.defs.get(name)
         if node is not None:
-            return self._resolve(node)
+            return self.resolve(node)
         if not block.sealed:
             phi = block.graph.add_parameter(name)
             block.phis[phi] = name
@@ -77,7 +77,8 @@ class SSABuilder:
         block.defs[name] = value
         return value
 
-    def _resolve(self, node: Node) -> Node:
+    def resolve(self, node: Node) -> Node:
+        """`node`, or the value that replaced it if it is a phi since removed."""
         while isinstance(node, Parameter) and node in self.forward:
             node = self.forward[node]
         return node
@@ -108,13 +109,12 @@ class SSABuilder:
                 if len(jump.inputs) <= index:
                     self._append_operand(jump, block.phis[phi])
         for phi in pending:
-            if phi in block.phis:
-                self._try_remove_trivial(block, phi)
+            self._try_remove_trivial(block, phi)
 
     # -- trivial phis -------------------------------------------------------
     def _try_remove_trivial(self, block: Block, phi: Parameter) -> Node:
         if phi not in block.phis:
-            return self._resolve(phi)
+            return self.resolve(phi)
         if not block.sealed:
             return phi
         if not block.jumps:
@@ -124,7 +124,7 @@ class SSABuilder:
             index = block.graph.parameters.index(phi) + 1
             same = None
             for jump in block.jumps:
-                op = self._resolve(jump.inputs[index])
+                op = self.resolve(jump.inputs[index])
                 if op is phi or op is same:
                     continue
                 if same is not None:
@@ -159,7 +159,5 @@ class SSABuilder:
                 block.defs[k] = value
 
     def _jump_target(self, jump: Apply) -> Block | None:
-        fn = jump.inputs[0]
-        if isinstance(fn, Constant) and isinstance(fn.value, Graph):
-            return self.block_of_graph.get(fn.value)
-        return None
+        target = constant_graph(jump.fn)
+        return self.block_of_graph.get(target) if target is not None else None

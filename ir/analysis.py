@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator
 import networkx as nx
 
 from tapeless.errors import InternalError
-from tapeless.ir.nodes import Apply, Constant, Graph, Node
+from tapeless.ir.nodes import Apply, Graph, Node, constant_graph
 
 
 def body_nodes(g: Graph) -> Iterator[Node]:
@@ -50,11 +50,13 @@ def body_nodes(g: Graph) -> Iterator[Node]:
 
 
 def graph_constants(nodes: Iterable[Node]) -> list[Graph]:
-    out: dict[int, Graph] = {}
+    """The graphs held by the graph constants among `nodes`, each once, in order."""
+    out: dict[Graph, None] = {}
     for n in nodes:
-        if isinstance(n, Constant) and isinstance(n.value, Graph):
-            out.setdefault(id(n.value), n.value)
-    return list(out.values())
+        g = constant_graph(n)
+        if g is not None:
+            out[g] = None
+    return list(out)
 
 
 class Analysis:
@@ -121,8 +123,8 @@ class Analysis:
                     stack.extend(reversed(node.inputs))
                 elif owner is not None and owner is not g:
                     owners.append((owner, node))
-                elif isinstance(node, Constant) and isinstance(node.value, Graph):
-                    refs.append(node.value)
+                elif (h := constant_graph(node)) is not None:
+                    refs.append(h)
             for h in refs:
                 visit(h)
             for h, node in owners:
@@ -224,40 +226,40 @@ class Analysis:
         def deps(node: Apply) -> list[Node]:
             out: list[Node] = []
             for inp in node.inputs:
-                if isinstance(inp, Constant) and isinstance(inp.value, Graph):
-                    out.extend(n for n in self._fvs.get(inp.value, ()) if n.owner is g)
+                h = constant_graph(inp)
+                if h is not None:
+                    out.extend(n for n in self._fvs.get(h, ()) if n.owner is g)
                 else:
                     out.append(inp)
             return out
 
-        roots: list[Node] = [g.output] if g.has_output else []
-        for root in roots:
-            stack: list[tuple[Node, bool]] = [(root, False)]
-            while stack:
-                node, expanded = stack.pop()
-                if not (isinstance(node, Apply) and node.graph is g):
-                    if isinstance(node, Constant) and isinstance(node.value, Graph):
-                        # a graph constant as the output: schedule its free variables
-                        for n in self._fvs.get(node.value, ()):
-                            if n.owner is g and id(n) not in state:
-                                stack.append((n, False))
-                    continue
-                key = id(node)
-                if expanded:
-                    state[key] = 2
-                    order.append(node)
-                    continue
-                if state.get(key):
-                    if state[key] == 1:
+        stack: list[tuple[Node, bool]] = [(g.output, False)] if g.has_output else []
+        while stack:
+            node, expanded = stack.pop()
+            if not (isinstance(node, Apply) and node.graph is g):
+                h = constant_graph(node)
+                if h is not None:
+                    # a graph constant as the output: schedule its free variables
+                    for n in self._fvs.get(h, ()):
+                        if n.owner is g and id(n) not in state:
+                            stack.append((n, False))
+                continue
+            key = id(node)
+            if expanded:
+                state[key] = 2
+                order.append(node)
+                continue
+            if state.get(key):
+                if state[key] == 1:
+                    raise InternalError(f"cycle through a node of graph {g.name}")
+                continue
+            state[key] = 1
+            stack.append((node, True))
+            for d in reversed(deps(node)):
+                if isinstance(d, Apply) and d.graph is g and state.get(id(d)) != 2:
+                    if state.get(id(d)) == 1:
                         raise InternalError(f"cycle through a node of graph {g.name}")
-                    continue
-                state[key] = 1
-                stack.append((node, True))
-                for d in reversed(deps(node)):
-                    if isinstance(d, Apply) and d.graph is g and state.get(id(d)) != 2:
-                        if state.get(id(d)) == 1:
-                            raise InternalError(f"cycle through a node of graph {g.name}")
-                        stack.append((d, False))
+                    stack.append((d, False))
         self._schedules[g] = order
         return order
 

@@ -10,13 +10,13 @@ variables, see `ir.analysis`).
 Every node keeps a use-list, the set of `(user, index)` pairs that read it,
 where `user` is an `Apply` (index into its inputs) or a `Graph` (index
 `OUTPUT`, the graph's output). All edits go through `Apply.set_input`,
-`Graph.output` and `replace`, which keep the use-lists exact; the verifier
-checks that they are.
+`Apply.set_inputs`, `Apply.detach`, `Graph.output` and `replace`, which keep
+the use-lists exact; the verifier checks that they are.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,10 +39,6 @@ class Node:
     def owner(self) -> Graph | None:
         """The graph that computes this node (None for constants)."""
         return None
-
-    def users(self) -> Iterator[Apply | Graph]:
-        for user, _ in self.uses:
-            yield user
 
 
 @dataclass(slots=True, eq=False, repr=False, weakref_slot=True)
@@ -142,7 +138,6 @@ class Graph:
     parameters: list[Parameter] = field(default_factory=list)
     defaults: tuple[Any, ...] = ()
     flags: dict[str, Any] = field(default_factory=dict)
-    uses: set[Use] = field(default_factory=set)  # unused: graphs are used through Constants
     _output: Node | None = None
 
     # -- construction -----------------------------------------------------
@@ -194,11 +189,8 @@ def replace(old: Node, new: Node) -> None:
             user.set_input(index, new)
 
 
-def is_constant_graph(node: Node) -> bool:
-    return isinstance(node, Constant) and isinstance(node.value, Graph)
-
-
 def constant_graph(node: Node) -> Graph | None:
+    """The graph `node` holds, if it is a graph constant (a function value)."""
     if isinstance(node, Constant) and isinstance(node.value, Graph):
         return node.value
     return None

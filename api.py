@@ -47,7 +47,6 @@ class CompiledFunction:
         self._fn = fn
         self.backend = backend
         self._graph: Graph | None = None
-        self._program: interp.Program | None = None
         self._entry: Closure | None = None
 
     @property
@@ -66,8 +65,7 @@ class CompiledFunction:
 
     def _closure(self) -> Closure:
         if self._entry is None:
-            self._program = interp.Program()
-            self._entry = self._program.closure(self.graph)
+            self._entry = interp.Program().closure(self.graph)
         return self._entry
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -92,7 +90,7 @@ class CompiledFunction:
         return f"<tapeless.compile({self.__qualname__}, backend={self.backend!r})>"
 
 
-def _check_argument(fn: CompiledFunction, index: int, value: Any) -> Any:
+def _check_argument(fn: CompiledFunction | GradFunction, index: int, value: Any) -> Any:
     """`value` as the interpreter takes it, or a TapelessTypeError naming the argument."""
     if isinstance(value, Closure):
         return value
@@ -165,8 +163,6 @@ def compile(
     return wrap(fn)
 
 
-
-
 class GradFunction:
     """`grad(fn)` / `value_and_grad(fn)`: the derivative as a function.
 
@@ -198,7 +194,7 @@ class GradFunction:
     def __call__(self, *args: Any) -> Any:
         if self._entry is None:
             self._entry = interp.Program().closure(self.__tapeless_graph__)
-        values = tuple(_check_argument(self, i, a) for i, a in enumerate(args))  # type: ignore[arg-type]
+        values = tuple(_check_argument(self, i, a) for i, a in enumerate(args))
         return self._entry(*values)
 
     def __repr__(self) -> str:

@@ -22,6 +22,7 @@ import numpy as np
 
 from tapeless.ad.jtransform import J
 from tapeless.ad.prim_j import j_primitive
+from tapeless.backend.values import Closure
 from tapeless.errors import TapelessTypeError
 from tapeless.ir.analysis import analyze
 from tapeless.ir.nodes import Apply, Constant, Graph, Node, replace
@@ -80,8 +81,6 @@ def _bprop_check_wrt(x, argnum, out, dout):
 
 def _jvalue(x: Any) -> Any:
     """The J-world value of x: x itself for data, J of a function."""
-    from tapeless.backend.values import Closure
-
     if isinstance(x, Closure):
         return _closure_of(J(x.graph), x)
     if isinstance(x, Primitive):
@@ -102,8 +101,6 @@ def _bprop_jvalue(x, out, dout):
 def _closure_of(graph: Graph, like: Any) -> Any:
     """A closure of `graph` over the frame that closure `like` captured,
     assembled by the same interpreter program (so frame layouts agree)."""
-    from tapeless.backend.values import Closure
-
     program = like.code.program if like.code is not None else None
     code = program.code(graph) if program is not None else None
     return Closure(graph, like.frame, code)
@@ -157,8 +154,6 @@ def _normalize_argnums(argnums: Any) -> tuple[tuple[int, ...], bool]:
 
 def _grad_value(f: Any, argnums: Any, with_value: bool) -> Any:
     """grad(f) of a function value, inside compiled code."""
-    from tapeless.backend.values import Closure
-
     nums, single = _normalize_argnums(argnums)
     if isinstance(f, Closure):
         return _closure_of(grad_graph(f.graph, nums, single=single, with_value=with_value), f)

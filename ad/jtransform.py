@@ -18,10 +18,11 @@ the chain of closures plays the role of the tape.
 
 A *job* transforms a root graph together with the closures reachable from it
 through graph constants; graphs without free variables reached on the way are
-jobs of their own. Each job's result is cached by its root. A free variable owned outside the job maps to itself: so the J
-of a closure is a closure over the very same frame, which is what lets
-`grad` run inside compiled code, and why nested derivatives cannot confuse
-their perturbations (each level keys its environments by its own nodes).
+jobs of their own. Each job's result is cached by its root. A free variable
+owned outside the job maps to itself: so the J of a closure is a closure over
+the very same frame, which is what lets `grad` run inside compiled code, and
+why nested derivatives cannot confuse their perturbations (each level keys its
+environments by its own nodes).
 
 Primitives are wrapped mechanically (`prim_j.py`) around the backpropagator
 written next to each primitive in `ir/prims/`.
@@ -33,7 +34,7 @@ import weakref
 
 from tapeless.ad.prim_j import j_primitive
 from tapeless.ir.analysis import Analysis, analyze
-from tapeless.ir.nodes import Apply, Constant, Graph, Node, Parameter
+from tapeless.ir.nodes import Apply, Constant, Graph, Node
 from tapeless.ir.primitives import Primitive
 from tapeless.ir.prims.ad import EMPTY_ENV, EnvKey, env_getitem, env_setitem, gadd, zeros_like
 from tapeless.ir.prims.structure import getitem, make_tuple
@@ -136,7 +137,7 @@ class _Job:
 
         def distribute(h: Graph, env: Node) -> None:
             # The sensitivity of a closure made here: split it among its free variables.
-            for fv in self.info.free_variables(h) if h in self.info._fvs else ():
+            for fv in self.info.free_variables(h):
                 default = b.apply(zeros_like, self.jmap(fv))
                 contribute(fv, b.apply(env_getitem, env, Constant(env_key(fv)), default))
 
@@ -162,7 +163,3 @@ class _Job:
         ]
         b.output = b.apply(make_tuple, env, *grads)
         return b
-
-
-def is_parameter_of(node: Node, g: Graph) -> bool:
-    return isinstance(node, Parameter) and node.graph is g

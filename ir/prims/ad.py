@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from tapeless.ir.nodes import Node
-from tapeless.ir.primitives import primitive
-from tapeless.ir.prims.rules import expect_numeric
+from tapeless.ir.nodes import Graph, Node
+from tapeless.ir.primitives import Primitive, primitive
+from tapeless.ir.prims.rules import check_numeric, expect_numeric
 from tapeless.ir.types import (
     BOOL,
     F64,
@@ -77,9 +77,6 @@ EMPTY_ENV = Env()
 
 
 def _is_function(x: Any) -> bool:
-    from tapeless.ir.nodes import Graph
-    from tapeless.ir.primitives import Primitive
-
     return isinstance(x, Env | Graph | Primitive) or callable(x)
 
 
@@ -97,19 +94,20 @@ def zeros_like_impl(x: Any) -> Any:
     raise TypeError(f"no sensitivity for a value of type {type(x).__name__}")
 
 
-def _sens_type(x: AbstractType) -> AbstractType:
+def sens_type(x: AbstractType) -> AbstractType:
+    """The type of the sensitivity of a value of type x (see the module docstring)."""
     if isinstance(x, Scalar):
         return F64
     if isinstance(x, ArrayType):
         return ArrayType("f64", x.ndim)
     if isinstance(x, TupleType):
-        return TupleType(tuple(_sens_type(e) for e in x.elements))
+        return TupleType(tuple(sens_type(e) for e in x.elements))
     if isinstance(x, FunctionType):
         return x
     return F64
 
 
-zeros_like = primitive("zeros_like", zeros_like_impl, _sens_type, ("x",), differentiable=False)
+zeros_like = primitive("zeros_like", zeros_like_impl, sens_type, ("x",), differentiable=False)
 
 
 # -- gadd --------------------------------------------------------------------
@@ -175,13 +173,12 @@ def getitem_sens_impl(x: Any, index: Any, d: Any) -> Any:
     """The sensitivity of `x` when `x[index]` has sensitivity `d`: zeros like x
     with `d` at `index` (a tuple, or an array indexed by ints and slices)."""
     if isinstance(x, tuple):
+        out = list(zeros_like_impl(x))
         if isinstance(index, slice):
-            out = list(zeros_like_impl(x))
             for pos, v in zip(range(*index.indices(len(x))), d, strict=True):
                 out[pos] = v
-            return tuple(out)
-        out = list(zeros_like_impl(x))
-        out[index] = d
+        else:
+            out[index] = d
         return tuple(out)
     if isinstance(x, np.ndarray):
         z = np.zeros(x.shape)
@@ -191,7 +188,7 @@ def getitem_sens_impl(x: Any, index: Any, d: Any) -> Any:
 
 
 getitem_sens = primitive(
-    "getitem_sens", getitem_sens_impl, lambda x, i, d: _sens_type(x), ("x", "index", "d")
+    "getitem_sens", getitem_sens_impl, lambda x, i, d: sens_type(x), ("x", "index", "d")
 )
 
 
@@ -214,7 +211,6 @@ def _bprop_stop_gradient(x, out, dout):
     return (zeros_like(x),)
 
 
-
 # -- helpers of backpropagators ----------------------------------------------
 def _sign_of(x: Any) -> Any:
     """The sign of x as a float (an array of signs for an array): -1.0, 0.0 or 1.0."""
@@ -223,7 +219,7 @@ def _sign_of(x: Any) -> Any:
     return float(np.sign(float(x)))  # (np.sign has no loop for bools)
 
 
-sign_of = primitive("sign_of", _sign_of, lambda x: _sens_type(x), ("x",), differentiable=False)
+sign_of = primitive("sign_of", _sign_of, sens_type, ("x",), differentiable=False)
 
 
 def _safe_log(x: Any) -> Any:
@@ -235,13 +231,14 @@ def _safe_log(x: Any) -> Any:
     return float(np.log(x)) if x > 0 else 0.0
 
 
-safe_log = primitive("safe_log", _safe_log, lambda x: _sens_type(x), ("x",))
+safe_log = primitive("safe_log", _safe_log, sens_type, ("x",))
 
 
 @safe_log.rule("bprop")
 def _bprop_safe_log(x, out, dout):
     # 1/x where x > 0, else 0 (dividing by 1 there, never by 0)
-    return (dout * positive_part(x) / (x * positive_part(x) + (1.0 - positive_part(x))),)
+    p = positive_part(x)
+    return (dout * p / (x * p + (1.0 - p)),)
 
 
 def _positive_part(x: Any) -> Any:
@@ -251,18 +248,10 @@ def _positive_part(x: Any) -> Any:
     return 1.0 if x > 0 else 0.0
 
 
-positive_part = primitive(
-    "positive_part", _positive_part, lambda x: _sens_type(x), ("x",), differentiable=False
-)
+positive_part = primitive("positive_part", _positive_part, sens_type, ("x",), differentiable=False)
 
 
 # -- sensitivities of NumPy operands -------------------------------------------
-def _numeric_shape(opname: str, x: Any) -> tuple[int, ...]:
-    if not isinstance(x, bool | int | float | np.number | np.bool_ | np.ndarray):
-        raise TypeError(f"'{opname}' expects numbers or arrays, got {type(x).__name__}")
-    return np.shape(x)
-
-
 def as_sens(a: Any, like: Any) -> Any:
     """The float64 array `a`, of `like`'s shape, as a sensitivity of `like`: a Python
     float for a Python number, a NumPy float for a NumPy scalar, else an array."""
@@ -297,14 +286,13 @@ def sens_like_impl(d: Any, like: Any) -> Any:
     adjoint of NumPy broadcasting in every operator's backpropagator."""
     if type(like) is float and type(d) is float:
         return d  # the scalar programs' path: no NumPy round trip
-    shape = _numeric_shape("sens_like", like)
-    _numeric_shape("sens_like", d)
-    return as_sens(reduce_to_shape(np.asarray(d, dtype=np.float64), shape), like)
+    check_numeric("sens_like", like, d)
+    return as_sens(reduce_to_shape(np.asarray(d, dtype=np.float64), np.shape(like)), like)
 
 
 def _sens_like_rule(d: AbstractType, like: AbstractType) -> AbstractType:
     expect_numeric("sens_like", d, like)
-    return _sens_type(like)
+    return sens_type(like)
 
 
 sens_like = primitive("sens_like", sens_like_impl, _sens_like_rule, ("d", "like"))

@@ -39,6 +39,7 @@ from tapeless.ir.prims.ad import is_none, safe_log, sens_like, sign_of, zeros_li
 from tapeless.ir.prims.rules import (
     check_numeric,
     expect_numeric,
+    int_for_bool,
     kind_and_rank,
     type_error,
     ufunc_result,
@@ -286,17 +287,13 @@ np_sign = _ufunc(
 )
 
 
-def _square_kinds(k: str) -> str:
-    return "i64" if k == "bool" else k
-
-
 def _square_dtype(x: Any) -> Any:
     """int64 for bools (NumPy: int8), else NumPy's choice."""
     return np.int64 if _is_bool(x) else None
 
 
 np_square = _ufunc(
-    "np_square", np.square, ("x",), _square_kinds, "np.square(x) = x * x elementwise",
+    "np_square", np.square, ("x",), int_for_bool, "np.square(x) = x * x elementwise",
     dtype=_square_dtype,
 )
 
@@ -352,8 +349,7 @@ def _bprop_minimum(x1, x2, out, dout):
 
 
 def _power_kinds(a: str, b: str) -> str:
-    k = join_kind(a, b)
-    return "i64" if k == "bool" else k
+    return int_for_bool(join_kind(a, b))
 
 
 def _power_dtype(x1: Any, x2: Any) -> Any:

@@ -10,8 +10,8 @@ from typing import Any
 
 from tapeless.ir.primitives import primitive
 from tapeless.ir.prims.ad import zeros_like
-from tapeless.ir.prims.rules import expect_scalar, type_error
-from tapeless.ir.types import BOOL, AbstractType, ArrayType, Scalar, join_kind
+from tapeless.ir.prims.rules import bool_rule, expect_scalar, type_error
+from tapeless.ir.types import BOOL, AbstractType, Scalar, join_kind
 
 
 def _switch(cond: bool, if_true: Any, if_false: Any) -> Any:
@@ -51,14 +51,9 @@ def _truth(x: Any) -> bool:
     return bool(x)
 
 
-def _truth_rule(x: AbstractType) -> AbstractType:
-    if isinstance(x, ArrayType):
-        # NumPy raises for arrays of more than one element; ok for size 1.
-        return BOOL
-    return BOOL
-
-
-truth = primitive("truth", _truth, _truth_rule, ("x",), implements=(bool,), differentiable=False)
+# Any value has a truth value: an array's is NumPy's (ValueError unless it has one
+# element), which only the run can tell.
+truth = primitive("truth", _truth, bool_rule, ("x",), implements=(bool,), differentiable=False)
 
 
 def _not(x: Any) -> bool:
@@ -66,7 +61,7 @@ def _not(x: Any) -> bool:
     return not x
 
 
-not_ = primitive("not", _not, _truth_rule, ("x",), differentiable=False)
+not_ = primitive("not", _not, bool_rule, ("x",), differentiable=False)
 
 
 def _range_check(i: int, stop: int, step: int) -> bool:

@@ -22,10 +22,10 @@ from typing import Any
 import numpy as np
 
 from tapeless.ir.primitives import primitive
-from tapeless.ir.prims.ad import reduce_to_shape, sens_like, sens_like_impl, zeros_like
+from tapeless.ir.prims.ad import reduce_to_shape, sens_like, sens_like_impl, sens_type, zeros_like
 from tapeless.ir.prims.rules import check_numeric, expect_numeric, kind_and_rank, type_error
 from tapeless.ir.prims.shapes import reshape, transpose
-from tapeless.ir.types import F64, AbstractType, ArrayType, Scalar, join_kind
+from tapeless.ir.types import AbstractType, ArrayType, Scalar, join_kind
 
 
 def _matmul(x: Any, y: Any) -> Any:
@@ -187,8 +187,7 @@ def _dot_dy(d: Any, x: Any, y: Any) -> Any:
 def _dot_sens_rule(which: int) -> Callable[..., AbstractType]:
     def rule(d: AbstractType, x: AbstractType, y: AbstractType) -> AbstractType:
         expect_numeric("np.dot", d, x, y)
-        t = (x, y)[which]
-        return ArrayType("f64", t.ndim) if isinstance(t, ArrayType) else F64
+        return sens_type((x, y)[which])
 
     return rule
 

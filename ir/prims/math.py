@@ -2,11 +2,12 @@
 
 Each implementation *is* the `math` function (or a one-line call of it where
 CPython gives no signature, and for `trunc`, whose `__trunc__` hook NumPy ints
-lack), so the interpreter has CPython's semantics to the bit, errors included: `math.log(-1.0)` raises `ValueError("math domain
-error")`, `math.exp(1000.0)` raises `OverflowError`. Arguments are ints,
-floats or bools; results are floats, except `floor`/`ceil`/`trunc` (ints) and
-`isnan`/`isinf`/`isfinite` (bools). Arrays are a type error whose hint names
-the NumPy ufunc to use instead.
+lack), so the interpreter has CPython's semantics to the bit, errors included:
+`math.log(-1.0)` raises `ValueError("math domain error")`, `math.exp(1000.0)`
+raises `OverflowError`. Arguments are ints, floats or bools; results are
+floats, except `floor`/`ceil`/`trunc` (ints) and `isnan`/`isinf`/`isfinite`
+(bools). Arrays are a type error whose hint names the NumPy ufunc to use
+instead.
 
 `math.log` lowers to `log` with one argument and to `log_base` with two
 (`log.rules["by_arity"]`, which the front end consults).
@@ -126,7 +127,8 @@ log.rules["by_arity"] = {2: log_base}
 @log_base.rule("bprop")
 def _bprop_log_base(x, base, out, dout):
     # out = log(x) / log(base): d/dbase = -log(x) / (base * log(base) ** 2) = -out / (base * log(base))
-    return (dout / (x * math.log(base)), -dout * out / (base * math.log(base)))
+    log_b = math.log(base)
+    return (dout / (x * log_b), -dout * out / (base * log_b))
 
 
 log1p = _math("log1p", math.log1p, F64, "math.log1p(x) = log(1 + x), exact near 0", np_alt="np.log1p")

@@ -7,12 +7,12 @@ back as a NumPy scalar, which the type rules follow; `np.sum`/`np.prod` of
 bools count in int64, `np.mean` is a float (nan if empty), `np.max`/`np.min`
 of an empty array raise `ValueError`. Names are `np_<function>`.
 
-Each backpropagator follows its primitive and is built on `unreduce`, the
-adjoint of summing over `axis`: a sensitivity of the reduced shape broadcast
-back along the reduced axes, with the argument's sensitivity type. Choices at
-kinks: `np.max`/`np.min` split dout equally among the tied extrema of a slice
-(as JAX does); at the only zero of a slice, `np.prod`'s sensitivity is the
-product of the slice's other elements.
+Each backpropagator follows its primitive (`np.max` and `np.min` share one)
+and is built on `unreduce`, the adjoint of summing over `axis`: a sensitivity
+of the reduced shape broadcast back along the reduced axes, with the
+argument's sensitivity type. Choices at kinks: `np.max`/`np.min` split dout
+equally among the tied extrema of a slice (as JAX does); at the only zero of a
+slice, `np.prod`'s sensitivity is the product of the slice's other elements.
 """
 
 from __future__ import annotations
@@ -23,11 +23,17 @@ from typing import Any
 import numpy as np
 
 from tapeless.ir.primitives import Primitive, primitive
-from tapeless.ir.prims.ad import as_sens, sens_like, zeros_like
+from tapeless.ir.prims.ad import as_sens, sens_like, sens_type, zeros_like
 from tapeless.ir.prims.array import KindRule, _same, _to_f64, np_where
-from tapeless.ir.prims.rules import check_numeric, expect_numeric, kind_and_rank, normalize_axes
+from tapeless.ir.prims.rules import (
+    check_numeric,
+    expect_numeric,
+    int_for_bool,
+    kind_and_rank,
+    normalize_axes,
+)
 from tapeless.ir.prims.shapes import _axis_tuple
-from tapeless.ir.types import F64, NONE, AbstractType, ArrayType, NoneType, Scalar
+from tapeless.ir.types import NONE, AbstractType, ArrayType, NoneType, Scalar
 
 
 def _reduction(
@@ -69,7 +75,7 @@ def _unreduce_rule(d: AbstractType, like: AbstractType, axis: AbstractType) -> A
     expect_numeric("unreduce", d, like)
     if not isinstance(axis, NoneType):
         normalize_axes("unreduce", axis, kind_and_rank(like)[1])
-    return ArrayType("f64", like.ndim) if isinstance(like, ArrayType) else F64
+    return sens_type(like)
 
 
 unreduce = primitive("unreduce", _unreduce, _unreduce_rule, ("d", "like", "axis"))
@@ -80,11 +86,7 @@ def _bprop_unreduce(d, like, axis, out, dout):
     return (sens_like(np.sum(dout, axis), d), zeros_like(like), zeros_like(axis))
 
 
-def _sum_kinds(k: str) -> str:
-    return "i64" if k == "bool" else k
-
-
-np_sum = _reduction("np_sum", np.sum, _sum_kinds, "np.sum(x, axis=None)", (np.sum,))
+np_sum = _reduction("np_sum", np.sum, int_for_bool, "np.sum(x, axis=None)", (np.sum,))
 
 
 @np_sum.rule("bprop")
@@ -92,7 +94,7 @@ def _bprop_sum(x, axis, out, dout):
     return (unreduce(dout, x, axis), zeros_like(axis))
 
 
-np_prod = _reduction("np_prod", np.prod, _sum_kinds, "np.prod(x, axis=None)", (np.prod,))
+np_prod = _reduction("np_prod", np.prod, int_for_bool, "np.prod(x, axis=None)", (np.prod,))
 
 
 @np_prod.rule("bprop")
@@ -122,23 +124,15 @@ def _bprop_mean(x, axis, out, dout):
 np_max = _reduction(
     "np_max", np.max, _same, "np.max(x, axis=None) (ValueError if empty)", (np.max, np.amax)
 )
-
-
-@np_max.rule("bprop")
-def _bprop_max(x, axis, out, dout):
-    # split equally among the elements equal to the maximum of their slice (as JAX does)
-    hit = x == unreduce(out, x, axis)
-    share = hit / unreduce(np.sum(hit, axis), x, axis)
-    return (sens_like(unreduce(dout, x, axis) * share, x), zeros_like(axis))
-
-
 np_min = _reduction(
     "np_min", np.min, _same, "np.min(x, axis=None) (ValueError if empty)", (np.min, np.amin)
 )
 
 
+@np_max.rule("bprop")
 @np_min.rule("bprop")
-def _bprop_min(x, axis, out, dout):
+def _bprop_max_min(x, axis, out, dout):
+    # split equally among the elements equal to the extremum of their slice (as JAX does)
     hit = x == unreduce(out, x, axis)
     share = hit / unreduce(np.sum(hit, axis), x, axis)
     return (sens_like(unreduce(dout, x, axis) * share, x), zeros_like(axis))

@@ -85,11 +85,15 @@ def arith_rule(opname: str, *, true_division: bool = False) -> Callable[..., Any
     return rule
 
 
+def int_for_bool(kind: str) -> str:
+    """`kind`, with bool made i64: arithmetic counts bools as ints (True + True == 2)."""
+    return "i64" if kind == "bool" else kind
+
+
 def unary_arith_rule(opname: str) -> Callable[..., Any]:
     def rule(x: AbstractType) -> AbstractType:
         expect_numeric(opname, x)
-        kind = kind_and_rank(x)[0]
-        return broadcast("i64" if kind == "bool" else kind, x)
+        return broadcast(int_for_bool(kind_and_rank(x)[0]), x)
 
     return rule
 

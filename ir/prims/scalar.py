@@ -26,15 +26,21 @@ from tapeless.ir.prims.rules import (
 from tapeless.ir.types import F64, I64, AbstractType, ArrayType, Scalar, join_kind
 
 
-def _binary(name: str, op: Any, doc: str, *, true_division: bool = False) -> Primitive:
+def _checked(name: str, op: Any) -> Callable[..., Any]:
+    """`op(x, y)`, raising `TypeError` unless x and y are numbers or arrays."""
+
     def impl(x: Any, y: Any) -> Any:
         check_numeric(name, x, y)
         return op(x, y)
 
     impl.__name__ = name
+    return impl
+
+
+def _binary(name: str, op: Any, doc: str, *, true_division: bool = False) -> Primitive:
     return primitive(
         name,
-        impl,
+        _checked(name, op),
         arith_rule(name, true_division=true_division),
         ("x", "y"),
         implements=(op,),
@@ -112,15 +118,11 @@ def _integer_pow_impl(x: Any, n: int) -> Any:
     return x**n
 
 
-def _integer_pow_rule(x: AbstractType, n: AbstractType) -> AbstractType:
-    return _pow_rule(x, n)
-
-
 # As in JAX: a literal int exponent is not differentiated, so derivatives of
 # any order stay polynomials in x (pow's d/dy term, out * log(x), would be
 # carried along and give 0 * inf at tiny x).
 integer_pow = primitive(
-    "integer_pow", _integer_pow_impl, _integer_pow_rule, ("x", "n"), doc="x ** n, n a literal int"
+    "integer_pow", _integer_pow_impl, _pow_rule, ("x", "n"), doc="x ** n, n a literal int"
 )
 
 
@@ -175,13 +177,9 @@ def _bprop_abs(x, out, dout):
 
 # -- comparisons -------------------------------------------------------------
 def _compare(name: str, op: Any, doc: str) -> Primitive:
-    def impl(x: Any, y: Any) -> Any:
-        check_numeric(name, x, y)
-        return op(x, y)
-
-    impl.__name__ = name
     return primitive(
-        name, impl, compare_rule(name), ("x", "y"), implements=(op,), differentiable=False, doc=doc
+        name, _checked(name, op), compare_rule(name), ("x", "y"), implements=(op,),
+        differentiable=False, doc=doc,
     )
 
 
@@ -223,12 +221,14 @@ scalar_max = primitive("scalar_max", _max, _minmax_rule("max"), ("x", "y"))
 @scalar_min.rule("bprop")
 def _bprop_min(x, y, out, dout):
     # the sensitivity goes to the operand min returned (y only if y < x)
-    return (zeros_like(x) if y < x else dout, dout if y < x else zeros_like(y))
+    to_y = y < x
+    return (zeros_like(x) if to_y else dout, dout if to_y else zeros_like(y))
 
 
 @scalar_max.rule("bprop")
 def _bprop_max(x, y, out, dout):
-    return (zeros_like(x) if y > x else dout, dout if y > x else zeros_like(y))
+    to_y = y > x
+    return (zeros_like(x) if to_y else dout, dout if to_y else zeros_like(y))
 
 
 def _to_float(x: Any) -> float:

@@ -78,7 +78,6 @@ def _axis_tuple(opname: str, axis: Any, ndim: int) -> tuple[int, ...]:
     return tuple(out)
 
 
-
 def _inverse_axes(axes: Any, ndim: int) -> Any:
     """The axes that undo np.transpose(_, axes) on an array of rank ndim (None for None)."""
     if axes is None:

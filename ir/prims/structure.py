@@ -16,7 +16,6 @@ from tapeless.ir.prims.ad import getitem_sens, zeros_like
 from tapeless.ir.prims.rules import type_error
 from tapeless.ir.types import (
     I64,
-    NONE,
     AbstractType,
     ArrayType,
     NoneType,
@@ -133,9 +132,6 @@ make_slice = primitive(
     "make_slice", _make_slice, _make_slice_rule, ("start", "stop", "step"),
     defaults=(None, None), differentiable=False,
 )
-
-__all__ = ["NONE", "getitem", "len_", "make_slice", "make_tuple"]
-
 
 def _unpack_check(x: Any, n: int) -> Any:
     """x itself, once it is known to unpack into exactly n values (as `a, b = x`)."""

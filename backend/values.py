@@ -5,8 +5,7 @@ plain Python list laid out by the graph's compiled `Code` (see
 `backend.interp`): slot 0 is the parent frame (the frame of the graph's
 lexical parent, which the closure captured, or None for a top-level graph),
 slots 1..n the parameters, then the graph's constants, computed nodes and
-loaded free variables. `Frame` names that type; `frame_parent` reads the
-parent.
+loaded free variables. `Frame` names that type.
 
 A `Closure` is a function value: a graph paired with the frame of its parent
 graph. Closures are callable from Python (calling one runs the interpreter),
@@ -20,16 +19,10 @@ from typing import TYPE_CHECKING, Any
 from tapeless.ir.nodes import Graph
 
 if TYPE_CHECKING:
-    from tapeless.backend.interp import Code
+    from tapeless.backend.interp_code import Code
 
 #: One activation record: ``[parent_frame, *parameters, *locals]``.
 Frame = list[Any]
-
-
-def frame_parent(frame: Frame) -> Frame | None:
-    """The frame that `frame`'s graph reads its free variables from."""
-    parent: Frame | None = frame[0]
-    return parent
 
 
 class Closure:

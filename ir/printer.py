@@ -117,9 +117,9 @@ class Printer:
 
     # -- order and names ----------------------------------------------------
     def _order(self) -> list[Graph]:
-        found = self.analysis.graphs if self.analysis is not None else _collect(self.root)
-        if self.analysis is None:
-            return found
+        a = self.analysis
+        if a is None:
+            return _collect(self.root)
         order: list[Graph] = []
         placed: set[Graph] = set()
 
@@ -131,11 +131,10 @@ class Printer:
                     continue
                 placed.add(h)
                 order.append(h)
-                assert self.analysis is not None
-                stack.extend(reversed(self.analysis.children(h)))
+                stack.extend(reversed(a.children(h)))
 
         place(self.root)
-        for g in found:
+        for g in a.graphs:
             place(g)
         return order
 

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+from backend_support import same
 
 from tapeless.api import BACKENDS, CompiledFunction, compile
 from tapeless.backend.values import Closure
@@ -16,18 +17,6 @@ from tapeless.errors import (
     TapelessTypeError,
 )
 from tapeless.ir import Graph
-
-
-def same(a: object, b: object) -> bool:
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, tuple):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))  # type: ignore[arg-type]
-    if isinstance(a, float):
-        return a.hex() == b.hex()  # type: ignore[attr-defined]
-    if isinstance(a, np.ndarray):
-        return a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b)  # type: ignore[union-attr]
-    return a == b
 
 
 # -- programs --------------------------------------------------------------------

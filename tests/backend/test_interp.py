@@ -14,6 +14,7 @@ import operator
 
 import numpy as np
 import pytest
+from backend_support import same
 
 from tapeless.backend import interp
 from tapeless.backend.interp import Program, interpret, run
@@ -37,17 +38,6 @@ def here(offset: int = 0, col: int = 4) -> Location:
     frame = inspect.currentframe()
     assert frame is not None and frame.f_back is not None
     return Location(__file__, frame.f_back.f_lineno + offset, col)
-
-
-def same(a: object, b: object) -> bool:
-    """Equal with the same type, recursively; floats compared bit for bit (NaN too)."""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, tuple):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))  # type: ignore[arg-type]
-    if isinstance(a, float):
-        return a.hex() == b.hex() if not math.isnan(a) else math.isnan(b)  # type: ignore[attr-defined, arg-type]
-    return a == b
 
 
 def checked(g: Graph) -> Graph:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import textwrap
 
 import numpy as np
+from handbuilt_graphs import fact
 
 from tapeless.errors import Location
 from tapeless.ir.nodes import Apply, Constant, Graph, Unbound
@@ -129,13 +130,7 @@ def test_output_can_be_a_constant_a_parameter_or_a_graph():
 
 
 def test_each_graph_once_and_recursion():
-    g = Graph("fact")
-    n = g.add_parameter("n")
-    t = Graph("fact:if_true")
-    t.output = Constant(1)
-    e = Graph("fact:if_false")
-    e.output = e.apply(mul, n, e.apply(g, e.apply(sub, n, 1)))
-    g.output = g.apply(g.apply(switch, g.apply(lt, n, 1), t, e))
+    g, *_ = fact()
     out = format_graph(g)
     assert out.count("graph fact(") == 1
     assert out.count("graph fact:if_false()") == 1

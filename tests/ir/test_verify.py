@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from handbuilt_graphs import if_else
 
 from tapeless.backend.interp import interpret
 from tapeless.errors import InternalError, Location, TapelessError, VerificationError
@@ -14,18 +15,6 @@ from tapeless.ir.verify import verify
 add, mul, sub, lt, switch, make_tuple = (
     get(n) for n in ("add", "mul", "sub", "lt", "switch", "make_tuple")
 )
-
-
-def if_else():
-    f = Graph("f")
-    x, y = f.add_parameter("x"), f.add_parameter("y")
-    c = f.apply(mul, x, y)
-    t = Graph("f:if_true")
-    t.output = t.apply(add, c, 1)
-    e = Graph("f:if_false")
-    e.output = e.apply(sub, c, y)
-    f.output = f.apply(f.apply(switch, f.apply(lt, c, 0), t, e))
-    return f, t, e, c
 
 
 def bad(root: Graph, *fragments: str) -> VerificationError:
@@ -115,38 +104,38 @@ def test_parameter_listed_twice_or_in_the_wrong_graph():
 
 # -- use-lists -----------------------------------------------------------------------
 def test_missing_use():
-    f, t, e, c = if_else()
+    f, t, e, c, _ = if_else()
     c.uses.discard((t.output, 1))
     bad(f, "misses the use", "graph f:if_true() closure over f {", "%a = add(%f.c, 1)  # <-- here")
 
 
 def test_missing_output_use():
-    f, t, e, c = if_else()
+    f, t, e, c, _ = if_else()
     t.output.uses.discard((t, OUTPUT))
     bad(f, "output of graph f:if_true misses")
 
 
 def test_stale_use_by_apply():
-    f, t, e, c = if_else()
+    f, t, e, c, _ = if_else()
     c.uses.add((e.output, 2))  # e's output reads f's parameter y at 2, not c
     err = bad(f, "stale use", "graph f:if_false() closure over f {", "<-- here")
     assert "sub(%f.c, %f.b)  # <-- here" in str(err)
 
 
 def test_stale_use_out_of_range():
-    f, t, e, c = if_else()
+    f, t, e, c, _ = if_else()
     c.uses.add((t.output, 7))
     bad(f, "stale use")
 
 
 def test_stale_output_use():
-    f, t, e, c = if_else()
+    f, t, e, c, _ = if_else()
     c.uses.add((t, OUTPUT))
     bad(f, "stale use", "not that graph's output")
 
 
 def test_set_input_keeps_uses_exact():
-    f, t, e, c = if_else()
+    f, t, e, c, _ = if_else()
     node = t.output
     node.set_input(1, f.parameters[0])
     verify(f)

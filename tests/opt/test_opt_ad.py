@@ -1,0 +1,63 @@
+"""The pipeline on first and second derivatives of the differentiable
+programs of the AD tests: same results before and after, `verify` after every
+pass, and fewer nodes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import programs as P
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from opt_support import apply_count, assert_same_run
+
+from tapeless.ad.grad import grad_graph
+from tapeless.frontend import parse_function
+from tapeless.ir.nodes import Graph
+from tapeless.ir.printer import format_graph
+from tapeless.opt import optimize
+
+IDS = [p[0].__name__ for p in P.PROGRAMS]
+
+
+def first(fn: Any, argnums: tuple[int, ...]) -> Graph:
+    return grad_graph(parse_function(fn), argnums, single=False, with_value=True)
+
+
+def second(fn: Any, argnums: tuple[int, ...]) -> Graph:
+    inner = grad_graph(parse_function(fn), (argnums[0],), single=True, with_value=False)
+    return grad_graph(inner, (argnums[0],), single=True, with_value=False)
+
+
+@pytest.mark.parametrize("order", [first, second], ids=["grad", "grad2"])
+@pytest.mark.parametrize("fn,strategy,argnums", P.PROGRAMS, ids=IDS)
+def test_optimized_gradient_keeps_results(fn: Any, strategy: Any, argnums: Any, order: Any) -> None:
+    graph = order(fn, argnums)
+    text = format_graph(graph)
+    optimized = optimize(graph, verify_each=True)
+    assert format_graph(graph) == text, "optimize changed its input"
+    assert apply_count(optimized) <= apply_count(graph)
+
+    @settings(max_examples=3)
+    @given(st.data())
+    def check(data: Any) -> None:
+        assert_same_run(graph, optimized, data.draw(strategy))
+
+    check()
+
+
+def straight(x, y):
+    z = x * y + x
+    return z * z - y / x
+
+
+@pytest.mark.parametrize("order", [first, second], ids=["grad", "grad2"])
+def test_optimized_gradient_of_straight_line_code_is_smaller(order: Any) -> None:
+    graph = order(straight, (0, 1))
+    optimized = optimize(graph)
+    before, after = apply_count(graph), apply_count(optimized)
+    assert after < before, (before, after)
+    if order is first:
+        assert after < before / 2, (before, after)
+    assert_same_run(graph, optimized, (1.5, -0.25))

@@ -171,7 +171,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--format", default="text", choices=["text", "json"], help="default: text")
     parser.add_argument("--locations", action="store_true", help="end each line with file:line:col")
     parser.add_argument("--grad", type=int, default=0, metavar="N",
-                        help="show the N-th derivative (grad applied N times, wrt argument 0)")
+                        help="show the N-th derivative (grad applied N times, wrt argument 0) "
+                             "instead of the stage's graph; allowed with --stage parse or ad")
     parser.add_argument("--verify", action="store_true", help="run the IR verifier on the result")
     parser.add_argument("--traceback", action="store_true", help="show Python tracebacks of errors")
     return parser

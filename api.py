@@ -25,7 +25,9 @@ from tapeless.backend import interp
 from tapeless.backend.values import Closure
 from tapeless.errors import TapelessError, TapelessTypeError
 from tapeless.ir.nodes import Graph
-from tapeless.ir.types import typeof
+from tapeless.ir.types import AbstractType, typeof
+from tapeless.opt import optimize
+from tapeless.opt.infer import arg_type
 
 #: Backends available now, and those later issues will add.
 BACKENDS = ("interp",)
@@ -166,8 +168,10 @@ def compile(
 class GradFunction:
     """`grad(fn)` / `value_and_grad(fn)`: the derivative as a function.
 
-    Calling it runs the reference interpreter; `compile`, `grad` and compiled
-    code take it like any function (`__tapeless_graph__`).
+    Calling it optimizes the derivative's graph for the types of the
+    arguments (`opt.optimize(arg_types=...)`, cached per type signature) and
+    runs it on the reference interpreter; `compile`, `grad` and compiled code
+    take it like any function (`__tapeless_graph__`, the unoptimized graph).
     """
 
     def __init__(self, fn: Any, argnums: Any, with_value: bool) -> None:
@@ -177,7 +181,7 @@ class GradFunction:
         self._argnums, self._single = _normalize_argnums(argnums)
         self._with_value = with_value
         self._graph: Graph | None = None
-        self._entry: Closure | None = None
+        self._entries: dict[tuple[AbstractType, ...], Closure] = {}
         name = getattr(fn, "__name__", "f")
         self.__name__ = f"{'value_and_grad' if with_value else 'grad'}({name})"
 
@@ -192,10 +196,23 @@ class GradFunction:
         return self._graph
 
     def __call__(self, *args: Any) -> Any:
-        if self._entry is None:
-            self._entry = interp.Program().closure(self.__tapeless_graph__)
         values = tuple(_check_argument(self, i, a) for i, a in enumerate(args))
-        return self._entry(*values)
+        return self._entry(values)(*values)
+
+    def optimized_graph(self, *args: Any) -> Graph:
+        """The graph that a call with `args` runs (optimized for their types)."""
+        values = tuple(_check_argument(self, i, a) for i, a in enumerate(args))
+        return self._entry(values).graph
+
+    def _entry(self, values: tuple[Any, ...]) -> Closure:
+        signature = tuple(arg_type(v) for v in values)
+        entry = self._entries.get(signature)
+        if entry is None:
+            graph = self.__tapeless_graph__
+            if len(values) == len(graph.parameters):  # (else the interpreter reports the arity)
+                graph = optimize(graph, arg_types=signature)
+            entry = self._entries[signature] = interp.Program().closure(graph)
+        return entry
 
     def __repr__(self) -> str:
         return f"<tapeless {self.__name__}>"

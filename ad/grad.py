@@ -16,6 +16,7 @@ transformed, innermost first, which is how derivatives nest.
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import numpy as np
@@ -130,7 +131,7 @@ def grad_graph(g: Graph, argnums: tuple[int, ...], *, single: bool, with_value: 
         if i in argnums:
             v = G.apply(check_wrt, v, Constant(i))
         args.append(v)
-    r = G.apply(Constant(J(g)), *args, loc=g.loc)
+    r = G.apply(Constant(J(prepare(g))), *args, loc=g.loc)
     out = G.apply(getitem, r, Constant(0))
     bprop = G.apply(getitem, r, Constant(1))
     d = G.apply(bprop, G.apply(seed, out, loc=g.loc))
@@ -139,6 +140,25 @@ def grad_graph(g: Graph, argnums: tuple[int, ...], *, single: bool, with_value: 
     G.output = G.apply(make_tuple, out, result) if with_value else result
     _GRADS[key] = G
     return G
+
+
+def prepare(g: Graph) -> Graph:
+    """The primal program as AD transforms it: optimized first (`opt.DEFAULT`, no
+    types), so that the blocks of `if` and loops are lifted out of their
+    closures and their sensitivities travel as results, not in environments.
+    A closure (a graph with free variables) is transformed as it is: its J
+    must close over the very frame the closure captured."""
+    from tapeless.opt import optimize
+
+    if analyze(g).free_variables(g):
+        return g
+    cached = _PREPARED.get(g)
+    if cached is None:
+        cached = _PREPARED[g] = optimize(g)
+    return cached
+
+
+_PREPARED: weakref.WeakKeyDictionary[Graph, Graph] = weakref.WeakKeyDictionary()
 
 
 def _normalize_argnums(argnums: Any) -> tuple[tuple[int, ...], bool]:

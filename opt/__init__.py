@@ -14,12 +14,16 @@ from collections.abc import Callable, Sequence
 
 from tapeless.errors import InternalError
 from tapeless.ir.nodes import Graph
+from tapeless.ir.types import AbstractType
 from tapeless.ir.verify import verify
 from tapeless.opt.algebra import algebra
 from tapeless.opt.cse import cse
 from tapeless.opt.dce import dce
+from tapeless.opt.eta import eta
 from tapeless.opt.fold import fold
 from tapeless.opt.inline import inline
+from tapeless.opt.lift import lift
+from tapeless.opt.params import params
 from tapeless.opt.program import clone_program
 
 Pass = Callable[[Graph], bool]
@@ -31,41 +35,59 @@ PASSES: dict[str, Pass] = {
     "algebra": algebra,
     "cse": cse,
     "dce": dce,
+    "lift": lift,
+    "eta": eta,
+    "params": params,
 }
 
 #: The default pipeline, one round; `optimize` repeats it to a fixed point.
-DEFAULT: tuple[str, ...] = ("inline", "fold", "algebra", "cse", "dce")
+DEFAULT: tuple[str, ...] = ("inline", "fold", "algebra", "cse", "lift", "params", "eta", "dce")
+
+
+#: Called after every pass with (pass name, round number from 1, the program, whether it changed).
+Trace = Callable[[str, int, Graph, bool], None]
 
 
 def optimize(
     root: Graph,
     passes: Sequence[str] = DEFAULT,
     *,
+    arg_types: Sequence[AbstractType] | None = None,
     verify_each: bool = False,
     max_rounds: int = 50,
+    trace: Trace | None = None,
 ) -> Graph:
     """An optimized copy of the program rooted at `root` (which is left untouched).
 
     Runs `passes` in order, round after round, until a round changes nothing
-    or `max_rounds` rounds have run. With `verify_each`, `verify` runs on the
-    copy after every pass (as the tests do).
+    or `max_rounds` rounds have run. With `arg_types` (one abstract type per
+    parameter of `root`, `infer.TOP` for unknown), the copy is specialized:
+    passes may use the types `infer` derives from them, and the result is only
+    valid for arguments of those types. With `verify_each`, `verify` runs on
+    the copy after every pass (as the tests do); `trace` sees every pass.
     """
     unknown = [p for p in passes if p not in PASSES]
     if unknown:
         raise InternalError(f"unknown optimizer passes {unknown}; known: {sorted(PASSES)}")
     program = clone_program(root)
+    if arg_types is not None:
+        if len(arg_types) != len(program.parameters):
+            raise InternalError(f"{len(arg_types)} argument types for {len(program.parameters)} parameters")
+        program.flags["arg_types"] = tuple(arg_types)
     if verify_each:
         verify(program)
-    for _ in range(max_rounds):
+    for round_ in range(1, max_rounds + 1):
         changed = False
         for name in passes:
-            if PASSES[name](program):
-                changed = True
+            step = PASSES[name](program)
+            changed = changed or step
             if verify_each:
                 verify(program)
+            if trace is not None:
+                trace(name, round_, program, step)
         if not changed:
             break
     return program
 
 
-__all__ = ["DEFAULT", "PASSES", "Pass", "clone_program", "optimize"]
+__all__ = ["DEFAULT", "PASSES", "Pass", "Trace", "clone_program", "optimize"]

@@ -1,24 +1,22 @@
 """Local algebraic simplification: a table of rewrite rules, one worklist.
 
-Expects: a program that `verify` accepts. Guarantees: the same results, bit
-for bit (types, signed zeros, NaNs), after rewriting every live `Apply` that
-matches a row of `RULES` until none matches.
+Expects: a program that `verify` accepts. Guarantees: the same results after
+rewriting every live `Apply` that matches a row of `RULES` until none matches;
+bit for bit (types, NaNs, signed zeros) except where a rule below says so.
 
-The IR is untyped here (specialization comes later), so a rule whose
-algebra only holds for some types checks what it can see: `is_float` knows
-float constants, `float(...)`, `grad_seed(...)` and arithmetic on those.
-Rules that are *not* in the table, and why:
+Rules see the types `infer.Types` derives (from `optimize(arg_types=...)`;
+unknown without them), so a rule whose algebra holds for some types only
+checks them: ``x * 1.0 -> x`` needs x a Python float (``True * 1.0`` is 1.0,
+``3 * 1.0`` is 3.0). Rules that are *not* in the table, and why:
 
 - ``x + 0.0 -> x``: wrong for ``x = -0.0`` (``-0.0 + 0.0 == +0.0``).
-- ``x * 1 -> x`` for unknown x: ``True * 1 == 1`` is an int, ``3 * 1.0`` a float.
 - ``0 * x -> 0``: wrong for inf and NaN.
-- ``gadd(zeros_like(a), x) -> x`` for numbers: ``0.0 + -0.0 == +0.0`` and
-  ``0.0 + 3 == 3.0``; it holds for environments (an empty `Env` merged with
-  `x` is `x`'s map), which is the row below.
 
-A rule that stops reading an input (the other elements of a tuple, the
-branch not taken) only fires when that input may be dropped
-(`liveness.may_drop`): otherwise an exception it raises would be lost.
+The zeros of the AD pass (`zeros_like`) are *symbolic*: ``gadd(zero, s) -> s``
+for any sensitivity `s` whose type is known, including ``s = -0.0``, where
+the unoptimized program computes ``0.0 + -0.0 == +0.0``. The sign of a zero
+gradient is the one documented difference. A rule may stop reading an input
+(the other elements of a tuple, the branch not taken): see `liveness`.
 """
 
 from __future__ import annotations
@@ -29,33 +27,47 @@ from typing import Any
 from tapeless.ir.analysis import analyze
 from tapeless.ir.nodes import Apply, Constant, Graph, Node, replace
 from tapeless.ir.primitives import Primitive
-from tapeless.ir.prims.ad import Env, EnvKey, env_getitem
+from tapeless.ir.prims.ad import EMPTY_ENV, Env, EnvKey, env_getitem
+from tapeless.ir.prims.control import switch
+from tapeless.ir.prims.scalar import add
+from tapeless.ir.types import ArrayType, Scalar, TupleType
 from tapeless.opt.dce import dce
-from tapeless.opt.liveness import detach_dead, live_nodes, may_drop, read_elsewhere
+from tapeless.opt.infer import EnvType, Types, is_data, zeros_type
+from tapeless.opt.liveness import detach_dead, live_nodes
 
 Rule = Callable[["Match"], Node | None]
 
 
 class Match:
-    """The node being rewritten, with the helpers rules need."""
+    """The node being rewritten, with what rules need to know about it."""
 
-    def __init__(self, node: Apply, live: set[Node]) -> None:
+    def __init__(self, node: Apply, types: Types) -> None:
         self.node = node
         self.args = node.args
-        self.live = live
-
-    def droppable(self, *xs: Node, through: Node | None = None) -> bool:
-        """Whether the rewritten node may stop reading `xs` (read via `through`,
-        an input of the node, when given: `xs` are then its inputs)."""
-        dying: set[Node] = {self.node}
-        if through is not None:
-            if read_elsewhere(through, dying, self.live):
-                return True  # `through` stays, and so do its inputs
-            dying.add(through)
-        return all(may_drop(x, dying, self.live) for x in xs)
+        self.types = types
 
     def make(self, prim: Primitive, *args: Node) -> Apply:
         return self.node.graph.apply(prim, *args, loc=self.node.loc)
+
+    def is_float(self, x: Node) -> bool:
+        """Whether `x`'s value is surely a Python float."""
+        t = self.types[x]
+        return isinstance(t, Scalar) and t.kind == "f64"
+
+    def is_sens(self, x: Node) -> bool:
+        """Whether `x`'s value is surely a sensitivity: a float, a float array, an
+        environment, or a tuple of those."""
+        return is_sens_type(self.types[x])
+
+
+def is_sens_type(t: Any) -> bool:
+    if isinstance(t, TupleType):
+        return all(is_sens_type(e) for e in t.elements)
+    if isinstance(t, Scalar):
+        return t.kind == "f64"
+    if isinstance(t, ArrayType):
+        return t.dtype == "f64"
+    return isinstance(t, EnvType)
 
 
 def prim_of(node: Node) -> str | None:
@@ -75,25 +87,6 @@ def const(node: Node) -> Any:
 _NO = object()
 
 
-def is_float(node: Node) -> bool:
-    """Whether `node`'s value is surely a Python float."""
-    if isinstance(node, Constant):
-        return type(node.value) is float
-    name = prim_of(node)
-    if name in ("float", "grad_seed"):
-        return True
-    if name in ("add", "sub", "mul", "truediv", "neg") and isinstance(node, Apply):
-        return all(is_float(x) for x in node.args)
-    return False
-
-
-def is_env(node: Node) -> bool:
-    """Whether `node`'s value is surely an `Env`."""
-    if isinstance(node, Constant):
-        return isinstance(node.value, Env)
-    return prim_of(node) == "env_setitem"
-
-
 def is_one(node: Node) -> bool:
     v = const(node)
     return type(v) is float and v == 1.0
@@ -104,27 +97,50 @@ def is_pos_zero(node: Node) -> bool:
     return type(v) is float and v == 0.0 and str(v) == "0.0"
 
 
+def is_symbolic_zero(node: Node) -> bool:
+    """A zero of the AD pass: `zeros_like(...)`, or what folding it gave."""
+    if prim_of(node) == "zeros_like":
+        return True
+    v = const(node)
+    return _zero_value(v)
+
+
+def _zero_value(v: Any) -> bool:
+    if type(v) is float:
+        return v == 0.0 and str(v) == "0.0"
+    if isinstance(v, Env):
+        return len(v) == 0
+    return isinstance(v, tuple) and all(_zero_value(e) for e in v)
+
+
 # -- the rules -------------------------------------------------------------------
 def _mul_one(m: Match) -> Node | None:
     x, y = m.args
-    if is_one(y) and is_float(x):  # x * 1.0 -> x       (x a float: exact, -0.0 and NaN too)
+    if is_one(y) and m.is_float(x):  # x * 1.0 -> x       (x a float: exact, -0.0 and NaN too)
         return x
-    if is_one(x) and is_float(y):  # 1.0 * x -> x
+    if is_one(x) and m.is_float(y):  # 1.0 * x -> x
         return y
     return None
 
 
 def _sub_zero(m: Match) -> Node | None:
     x, y = m.args
-    if is_pos_zero(y) and is_float(x):  # x - 0.0 -> x   (-0.0 - 0.0 == -0.0)
+    if is_pos_zero(y) and m.is_float(x):  # x - 0.0 -> x   (-0.0 - 0.0 == -0.0)
         return x
     return None
 
 
 def _neg_neg(m: Match) -> Node | None:
     (x,) = m.args
-    if prim_of(x) == "neg" and isinstance(x, Apply) and is_float(x.args[0]):
+    if prim_of(x) == "neg" and isinstance(x, Apply) and m.is_float(x.args[0]):
         return x.args[0]  # -(-x) -> x                  (x a float; not for bools: -(-True) == 1)
+    return None
+
+
+def _integer_pow(m: Match) -> Node | None:
+    x, n = m.args
+    if const(n) == 1 and type(const(n)) is int and m.is_float(x):
+        return x  # x ** 1 -> x                         (x a float)
     return None
 
 
@@ -136,48 +152,117 @@ def _getitem_tuple(m: Match) -> Node | None:
     elems = t.args
     if not -len(elems) <= index < len(elems):
         return None  # getitem((a0..an), i) -> ai     (i a constant int in range)
-    chosen = elems[index]
-    if not m.droppable(*(e for e in elems if e is not chosen), through=t):
+    return elems[index]
+
+
+def _tuple_eta(m: Match) -> Node | None:
+    # make_tuple(t[0], ..., t[n-1]) -> t             (t a tuple of n elements; an element
+    # may also be an empty Env where t's is surely one: a backpropagator's first result)
+    sources = {e.args[0] for i, e in enumerate(m.args) if _is_getitem(e, i) and isinstance(e, Apply)}
+    if len(sources) != 1:
         return None
-    return chosen
+    (source,) = sources
+    t = m.types[source]
+    if not isinstance(t, TupleType) or len(t.elements) != len(m.args):
+        return None
+    for i, (e, te) in enumerate(zip(m.args, t.elements, strict=True)):
+        if not (_is_getitem(e, i) or (isinstance(const(e), Env) and te == EnvType(True))):
+            return None
+    return source
+
+
+def _is_getitem(e: Node, i: int) -> bool:
+    return prim_of(e) == "getitem" and isinstance(e, Apply) and const(e.args[1]) == i
 
 
 def _switch_const(m: Match) -> Node | None:
     c, a, b = m.args
     cond = const(c)
+    t = m.types[c]
+    if type(cond) is not bool and isinstance(t, Scalar) and t.kind == "bool" and t.value is not None:
+        cond = bool(t.value)
     if type(cond) is bool:  # switch(True, a, b) -> a;  switch(False, a, b) -> b
-        keep, drop = (a, b) if cond else (b, a)
-        return keep if m.droppable(drop) else None
-    if a is b and prim_of(c) in ("truth", "not", "range_check") and m.droppable(c):
-        return a  # switch(c, a, a) -> a            (c a bool, already computed elsewhere)
+        return a if cond else b
+    if a is b and m.types[c] == Scalar("bool"):
+        return a  # switch(c, a, a) -> a            (c a bool)
     return None
 
 
 def _env_getitem(m: Match) -> Node | None:
     e, k, d = m.args
-    env, key = const(e), const(k)
-    if isinstance(env, Env) and len(env) == 0 and m.droppable(k):
+    key = const(k)
+    t = m.types[e]
+    if isinstance(t, EnvType) and t.empty:
         return d  # env_getitem(EMPTY_ENV, k, d) -> d
+    if prim_of(e) == "switch" and isinstance(e, Apply) and any(_env_known(x) for x in e.args[1:]):
+        c, e1, e2 = e.args  # env_getitem(switch(c, e1, e2), k, d) -> switch(c, e1[k], e2[k])
+        return m.make(switch, c, m.make(env_getitem, e1, k, d), m.make(env_getitem, e2, k, d))
     if prim_of(e) != "env_setitem" or not isinstance(e, Apply) or not isinstance(key, EnvKey):
         return None
     e0, k0, v = e.args
     key0 = const(k0)
     if not isinstance(key0, EnvKey):
         return None
-    if key0 == key and m.droppable(d) and m.droppable(e0, through=e):
+    if key0 == key:
         return v  # env_getitem(env_setitem(e, k, v), k, d) -> v
-    if key0 != key and m.droppable(v, through=e):
-        return m.make(env_getitem, e0, k, d)  # ... k2 != k -> env_getitem(e, k2, d)
-    return None
+    return m.make(env_getitem, e0, k, d)  # ... k2 != k -> env_getitem(e, k2, d)
 
 
-def _gadd_zero(m: Match) -> Node | None:
+def _env_known(e: Node) -> bool:
+    return prim_of(e) == "env_setitem" or isinstance(const(e), Env)
+
+
+def _gadd(m: Match) -> Node | None:
     a, b = m.args
-    if prim_of(a) == "zeros_like" and is_env(b) and m.droppable(a):
-        return b  # gadd(zeros_like(f), e) -> e     (e an Env: merging into an empty one)
-    if prim_of(b) == "zeros_like" and is_env(a) and m.droppable(b):
-        return a  # gadd(e, zeros_like(f)) -> e
+    if is_symbolic_zero(a) and m.is_sens(b):
+        return b  # gadd(zero, s) -> s                (s a sensitivity; symbolic zeros)
+    if is_symbolic_zero(b) and m.is_sens(a):
+        return a  # gadd(s, zero) -> s
+    if m.is_float(a) and m.is_float(b):
+        return m.make(add, a, b)  # gadd(a, b) -> a + b  (floats)
     return None
+
+
+def _sens_like(m: Match) -> Node | None:
+    d, like = m.args
+    if m.is_float(d) and isinstance(m.types[like], Scalar):
+        return d  # sens_like(d, x) -> d             (d a float, x a Python number)
+    return None
+
+
+def _zeros_like(m: Match) -> Node | None:
+    (x,) = m.args
+    t = m.types[x]
+    value = _zeros_constant(zeros_type(t))
+    if value is _NO:
+        return None
+    return Constant(value, m.node.loc)  # zeros_like(x) -> 0.0, Env(), (0.0, ...)
+
+
+def _zeros_constant(t: Any) -> Any:
+    if isinstance(t, Scalar):
+        return 0.0
+    if isinstance(t, EnvType):
+        return EMPTY_ENV
+    if isinstance(t, TupleType):
+        parts = tuple(_zeros_constant(e) for e in t.elements)
+        return _NO if any(p is _NO for p in parts) else parts
+    return _NO
+
+
+def _jvalue(m: Match) -> Node | None:
+    (x,) = m.args
+    return x if is_data(m.types[x]) else None  # jvalue(x) -> x   (x data, no function inside)
+
+
+def _check_wrt(m: Match) -> Node | None:
+    x, _ = m.args
+    return x if m.is_sens(x) and is_data(m.types[x]) else None  # check_wrt(x, i) -> x (x floats)
+
+
+def _grad_seed(m: Match) -> Node | None:
+    (out,) = m.args
+    return Constant(1.0, m.node.loc) if m.is_float(out) else None  # grad_seed(out) -> 1.0
 
 
 #: primitive name -> the rules tried on its applications, in order.
@@ -185,10 +270,17 @@ RULES: dict[str, list[Rule]] = {
     "mul": [_mul_one],
     "sub": [_sub_zero],
     "neg": [_neg_neg],
+    "integer_pow": [_integer_pow],
     "getitem": [_getitem_tuple],
+    "make_tuple": [_tuple_eta],
     "switch": [_switch_const],
     "env_getitem": [_env_getitem],
-    "gadd": [_gadd_zero],
+    "gadd": [_gadd],
+    "sens_like": [_sens_like],
+    "zeros_like": [_zeros_like],
+    "jvalue": [_jvalue],
+    "check_wrt": [_check_wrt],
+    "grad_seed": [_grad_seed],
 }
 
 
@@ -196,6 +288,7 @@ def algebra(root: Graph) -> bool:
     """Rewrite with `RULES` until no rule matches; return whether anything changed."""
     changed = dce(root)  # exact use-lists: a listed user is a live one
     a = analyze(root)
+    types = Types(root, a)
     live = live_nodes(a)
     work: list[Apply] = [n for g in a.graphs for n in reversed(a.schedule(g))]
     while work:
@@ -204,7 +297,7 @@ def algebra(root: Graph) -> bool:
             continue  # rewritten away
         name = prim_of(node)
         for rule in RULES.get(name, []) if name is not None else []:
-            new = rule(Match(node, live))
+            new = rule(Match(node, types))
             if new is None:
                 continue
             users = [u for u, _ in node.uses if isinstance(u, Apply)]
@@ -219,4 +312,4 @@ def algebra(root: Graph) -> bool:
     return changed
 
 
-__all__ = ["RULES", "algebra", "is_float"]
+__all__ = ["RULES", "Match", "algebra", "is_symbolic_zero", "prim_of"]

@@ -3,22 +3,45 @@
     python -m tapeless.tools.irdump path/to/file.py:func --stage parse
     tapeless-ir path/to/file.py:func --format json
     tapeless-ir path/to/file.py:Outer.method --locations --verify
+    tapeless-ir path/to/file.py:func --stage opt --grad 1 --passes inline,dce
+    tapeless-ir path/to/file.py:func --stage opt --types 'f64[1],(i64,bool)' --print-between-passes
 
 The file is loaded as a module (its directory on ``sys.path`` while it loads),
 ``func`` is looked up in it (a dotted path reaches attributes), and the stage
 runs on it. ``--format text`` prints `ir.printer.format_graph`; ``--format
 json`` prints one JSON object: ``stage``, ``graphs`` (graphs reachable from
-the function), ``nodes`` (their `Apply` nodes), ``closures`` (graphs with free
-variables), ``primitives`` (primitive name -> number of `Apply` nodes calling
-it directly).
+the function), ``nodes`` (their live `Apply` nodes), ``closures`` (graphs with
+free variables), ``env_ops`` (``env_getitem``/``env_setitem`` nodes, AD's
+gradient environments), ``tuples_unpacked`` (``make_tuple`` nodes used only
+by ``getitem`` at constant indices: tuples built only to be taken apart),
+``primitives`` (primitive name -> number of `Apply` nodes calling it
+directly); with ``--grad N``, ``grad``; for an optimized program,
+``arg_types`` (the types it is specialized to).
 
-Stages are a registry, `STAGES`: each maps a Python function to the root graph
-of the IR after that stage. Later layers add theirs (``ad``, ``opt``,
-``typed``, ``llvm``) with `register_stage`.
+Stages are a registry, `STAGES`: each maps a Python function and the stage
+options (`Options`) to the root graph of the IR after that stage, and names
+the options it takes (any other is a usage error). Later layers add theirs
+(``typed``, ``llvm``) with `register_stage`.
 
-Bad input (a missing file, a missing function, a `TapelessError`) prints one
-clean message to stderr and exits with status 2; ``--traceback`` shows the
-Python traceback instead, for debugging tapeless itself.
+- ``parse``: the front end's graphs; ``ad``: the J transform. ``--grad N``
+  shows the N-th derivative (grad applied N times, with respect to argument
+  0) instead of either.
+- ``opt``: the optimized copy (`tapeless.opt.optimize`) of the parse stage's
+  graph, or of the N-th derivative with ``--grad N``. ``--passes a,b`` picks
+  the passes (default `tapeless.opt.DEFAULT`, repeated to a fixed point).
+  ``--types T1,T2`` gives one argument type per parameter of the function:
+  ``f64``, ``i64``, ``bool``, ``none``, ``any`` (unknown), arrays ``f64[2]``
+  (dtype and rank), tuples ``(f64,(i64,bool))``; by default every parameter is
+  ``f64``, since derivatives are usually taken at floats.
+  ``--print-between-passes`` prints, before the result, a line ``;; after
+  PASS (round R): N nodes, changed`` (or ``unchanged``) for every pass run,
+  followed by the program when the pass changed it; in JSON, a ``passes``
+  list of ``{"pass", "round", "changed", "nodes"}`` instead.
+
+Bad input (a missing file, a missing function, a bad option, a
+`TapelessError`) prints one clean message to stderr and exits with status 2;
+``--traceback`` shows the Python traceback instead, for debugging tapeless
+itself.
 """
 
 from __future__ import annotations
@@ -27,60 +50,103 @@ import argparse
 import contextlib
 import importlib.util
 import json
+import re
 import sys
 import types
-from collections import Counter
-from collections.abc import Callable, Sequence
+from collections import Counter, deque
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tapeless.errors import TapelessError
-from tapeless.ir.analysis import analyze
-from tapeless.ir.nodes import Constant, Graph
-from tapeless.ir.primitives import Primitive
+from tapeless.ir.analysis import Analysis, analyze
+from tapeless.ir.nodes import Apply, Constant, Graph, Node
 from tapeless.ir.printer import format_graph
+from tapeless.ir.types import BOOL, F64, I64, NONE, SCALAR_KINDS, AbstractType, ArrayType, TupleType
+from tapeless.opt import DEFAULT, PASSES, Trace, optimize
+from tapeless.opt.algebra import prim_of
+from tapeless.opt.infer import TOP
 
 PROG = "tapeless-ir"
 
 
+class UsageError(Exception):
+    """Bad command-line input: reported as one line, exit status 2."""
+
+
+@dataclass(frozen=True)
+class Options:
+    """The stage options of the command line; a stage reads those it takes."""
+
+    grad: int = 0  # --grad: the order of the derivative shown (0: the function itself)
+    passes: tuple[str, ...] | None = None  # --passes: None is the optimizer's default
+    types: tuple[AbstractType, ...] | None = None  # --types: None is f64 for every parameter
+    trace: Trace | None = None  # --print-between-passes: sees every pass `optimize` runs
+
+
+#: What a stage does: the function and the options to the root graph after the stage.
+StageFn = Callable[[Callable[..., Any], Options], Graph]
+
+
 @dataclass(frozen=True)
 class Stage:
-    """A pipeline stage as the dump tool sees it: a function to the root graph after it."""
+    """A pipeline stage as the dump tool sees it: a function to the root graph after it.
+
+    `flags` are the stage options (``--grad``, ...) it takes.
+    """
 
     name: str
-    run: Callable[[Callable[..., Any]], Graph]
+    run: StageFn
     doc: str
+    flags: tuple[str, ...] = ()
 
 
 #: name -> Stage, in pipeline order.
 STAGES: dict[str, Stage] = {}
 
 
-def register_stage(name: str, doc: str) -> Callable[[Callable[..., Graph]], Callable[..., Graph]]:
-    """Decorator adding a stage to `STAGES` (a stage name is registered once)."""
+def register_stage(name: str, doc: str, flags: Sequence[str] = ()) -> Callable[[StageFn], StageFn]:
+    """Decorator adding a stage that takes the options `flags` to `STAGES` (once per name)."""
 
-    def register(fn: Callable[..., Graph]) -> Callable[..., Graph]:
+    def register(fn: StageFn) -> StageFn:
         if name in STAGES:
             raise ValueError(f"stage {name!r} registered twice")
-        STAGES[name] = Stage(name, fn, doc)
+        STAGES[name] = Stage(name, fn, doc, tuple(flags))
         return fn
 
     return register
 
 
-@register_stage("parse", "the front end's graphs (SSA: blocks are graphs, phis parameters)")
-def _parse(fn: Callable[..., Any]) -> Graph:
+@register_stage("parse", "the front end's graphs (SSA: blocks are graphs, phis parameters)", ["--grad"])
+def _parse(fn: Callable[..., Any], options: Options) -> Graph:
     from tapeless.frontend import parse_function
 
-    return parse_function(fn)
+    return derivative(parse_function(fn), options.grad)
 
 
-@register_stage("ad", "J(f): the J transform, returning (value, backpropagator closure)")
-def _ad(fn: Callable[..., Any]) -> Graph:
+@register_stage("ad", "J(f): the J transform, returning (value, backpropagator closure)", ["--grad"])
+def _ad(fn: Callable[..., Any], options: Options) -> Graph:
     from tapeless.ad import J
 
-    return J(_parse(fn))
+    return _parse(fn, options) if options.grad else J(_parse(fn, options))
+
+
+@register_stage(
+    "opt",
+    "the optimized parse graph (or N-th derivative), specialized to --types",
+    ["--grad", "--passes", "--types", "--print-between-passes"],
+)
+def _opt(fn: Callable[..., Any], options: Options) -> Graph:
+    root = _parse(fn, options)
+    arg_types = options.types if options.types is not None else (F64,) * len(root.parameters)
+    if len(arg_types) != len(root.parameters):
+        raise UsageError(
+            f"--types needs one type per parameter of {root.name}: "
+            f"{len(root.parameters)} expected, {len(arg_types)} given"
+        )
+    passes = options.passes if options.passes is not None else DEFAULT
+    return optimize(root, passes, arg_types=arg_types, trace=options.trace)
 
 
 def derivative(root: Graph, order: int) -> Graph:
@@ -92,27 +158,167 @@ def derivative(root: Graph, order: int) -> Graph:
     return root
 
 
-class UsageError(Exception):
-    """Bad command-line input: reported as one line, exit status 2."""
+def _stages_taking(flag: str) -> str:
+    """``the parse and ad stages``: the stages that take the option `flag`."""
+    names = [s.name for s in STAGES.values() if flag in s.flags]
+    listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+    return f"the {listed} stage" + ("s" if len(names) > 1 else "")
+
+
+# -- option values ------------------------------------------------------------
+
+
+def parse_passes(text: str) -> tuple[str, ...]:
+    """``inline,dce`` -> the pass names, checked against `tapeless.opt.PASSES`."""
+    names = tuple(name.strip() for name in text.split(","))
+    for name in names:
+        if name not in PASSES:
+            raise UsageError(f"unknown pass {name!r} in --passes; known passes: {', '.join(PASSES)}")
+    return names
+
+
+#: The types ``--types`` names by a word; ``any`` is unknown.
+_NAMED_TYPES: dict[str, AbstractType] = {"f64": F64, "i64": I64, "bool": BOOL, "none": NONE, "any": TOP}
+
+
+def parse_types(text: str) -> tuple[AbstractType, ...]:
+    """The abstract types that ``--types`` text names, in order (`UsageError` if malformed).
+
+    ``types := type (',' type)*``, where a type is ``f64``, ``i64``, ``bool``,
+    ``none``, ``any``, an array ``KIND[NDIM]`` or a tuple ``(type, ...)``
+    (``()`` is empty, a trailing comma is allowed); spaces are ignored.
+    """
+    tokens = deque(re.findall(r"\w+|\S", text))
+    found = [_parse_type(tokens, text)]
+    while _accept(tokens, ","):
+        found.append(_parse_type(tokens, text))
+    if tokens:
+        raise _type_error(text, tokens, "',' between types")
+    return tuple(found)
+
+
+def _parse_type(tokens: deque[str], text: str) -> AbstractType:
+    if _accept(tokens, "("):
+        elements: list[AbstractType] = []
+        while not _accept(tokens, ")"):
+            elements.append(_parse_type(tokens, text))
+            if not _accept(tokens, ","):
+                _expect(tokens, ")", text)
+                break
+        return TupleType(tuple(elements))
+    name = tokens[0] if tokens else ""
+    if name in SCALAR_KINDS and len(tokens) > 1 and tokens[1] == "[":
+        tokens.popleft()
+        tokens.popleft()
+        if not (tokens and tokens[0].isdigit()):
+            raise _type_error(text, tokens, "the number of dimensions")
+        ndim = int(tokens.popleft())
+        _expect(tokens, "]", text)
+        return ArrayType(name, ndim)
+    if name in _NAMED_TYPES:
+        tokens.popleft()
+        return _NAMED_TYPES[name]
+    raise _type_error(text, tokens, f"a type ({', '.join(_NAMED_TYPES)}, f64[N] or (...))")
+
+
+def _accept(tokens: deque[str], token: str) -> bool:
+    if tokens and tokens[0] == token:
+        tokens.popleft()
+        return True
+    return False
+
+
+def _expect(tokens: deque[str], token: str, text: str) -> None:
+    if not _accept(tokens, token):
+        raise _type_error(text, tokens, repr(token))
+
+
+def _type_error(text: str, tokens: deque[str], expected: str) -> UsageError:
+    found = repr(tokens[0]) if tokens else "the end"
+    return UsageError(f"bad --types {text!r}: expected {expected}, found {found}")
+
+
+def format_type(t: AbstractType) -> str:
+    """`t` as ``--types`` text: `parse_types` of it gives `t` back."""
+    if isinstance(t, TupleType):
+        inner = ",".join(format_type(e) for e in t.elements)
+        return f"({inner}{',' if len(t.elements) == 1 else ''})"
+    if isinstance(t, ArrayType):
+        return f"{t.dtype}[{t.ndim}]"
+    for name, named in _NAMED_TYPES.items():
+        if t == named:
+            return name
+    return str(t)  # outside the language (a scalar with its value, ...)
+
+
+# -- counts ---------------------------------------------------------------------
+
+
+def _applies(a: Analysis) -> Iterator[Apply]:
+    """The live `Apply` nodes of every graph of `a`, as scheduled."""
+    for g in a.graphs:
+        yield from a.schedule(g)
+
+
+def node_count(root: Graph) -> int:
+    """The ``nodes`` of `stats`: live `Apply` nodes of the program rooted at `root`."""
+    return sum(1 for _ in _applies(analyze(root)))
 
 
 def stats(root: Graph) -> dict[str, Any]:
     """The counts ``--format json`` reports for the program rooted at `root`."""
     a = analyze(root)
-    prims: Counter[str] = Counter()
-    nodes = 0
-    for g in a.graphs:
-        for node in a.schedule(g):
-            nodes += 1
-            fn = node.inputs[0]
-            if isinstance(fn, Constant) and isinstance(fn.value, Primitive):
-                prims[fn.value.name] += 1
+    applies = list(_applies(a))
+    prims = Counter(name for node in applies if (name := prim_of(node)) is not None)
     return {
         "graphs": len(a.graphs),
-        "nodes": nodes,
+        "nodes": len(applies),
         "closures": sum(1 for g in a.graphs if a.is_closure(g)),
+        "env_ops": prims["env_getitem"] + prims["env_setitem"],
+        "tuples_unpacked": _tuples_unpacked(a, applies),
         "primitives": dict(sorted(prims.items())),
     }
+
+
+def _tuples_unpacked(a: Analysis, applies: list[Apply]) -> int:
+    """The `make_tuple` nodes among `applies` whose every live use (a live `Apply`
+    or the output of a graph of `a`) is a `getitem` of it at a constant int index."""
+    live: set[Apply | Graph] = {*applies, *a.graphs}
+
+    def unpacked(t: Node) -> bool:
+        uses = [(user, i) for user, i in t.uses if user in live]
+        return bool(uses) and all(_constant_getitem(user, i) for user, i in uses)
+
+    return sum(1 for node in applies if prim_of(node) == "make_tuple" and unpacked(node))
+
+
+def _constant_getitem(user: Apply | Graph, index: int) -> bool:
+    """`user` reads its input `index` as ``getitem(that, constant int)``."""
+    if not (isinstance(user, Apply) and index == 1 and prim_of(user) == "getitem"):
+        return False
+    key = user.inputs[2]
+    return isinstance(key, Constant) and type(key.value) is int
+
+
+class PassLog:
+    """The `optimize` trace of ``--print-between-passes``: a record per pass run,
+    and the text lines that show it (the program after each pass that changed it)."""
+
+    def __init__(self, *, locations: bool) -> None:
+        self.records: list[dict[str, Any]] = []
+        self.lines: list[str] = []
+        self._locations = locations
+
+    def __call__(self, name: str, round_: int, program: Graph, changed: bool) -> None:
+        nodes = node_count(program)
+        self.records.append({"pass": name, "round": round_, "changed": changed, "nodes": nodes})
+        status = "changed" if changed else "unchanged"
+        self.lines.append(f";; after {name} (round {round_}): {nodes} nodes, {status}")
+        if changed:
+            self.lines.append(format_graph(program, locations=self._locations).rstrip("\n"))
+
+
+# -- command line -----------------------------------------------------------------
 
 
 def load_function(target: str) -> Callable[..., Any]:
@@ -171,11 +377,55 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--format", default="text", choices=["text", "json"], help="default: text")
     parser.add_argument("--locations", action="store_true", help="end each line with file:line:col")
     parser.add_argument("--grad", type=int, default=0, metavar="N",
-                        help="show the N-th derivative (grad applied N times, wrt argument 0) "
-                             "instead of the stage's graph; allowed with --stage parse or ad")
+                        help="the N-th derivative (grad applied N times, wrt argument 0) instead "
+                             f"of the function; for {_stages_taking('--grad')}")
+    parser.add_argument("--passes", metavar="P1,P2,...",
+                        help="the optimizer passes, in order (default: the optimizer's default); "
+                             f"for {_stages_taking('--passes')}")
+    parser.add_argument("--types", metavar="T1,T2,...",
+                        help="one argument type per parameter: f64, i64, bool, none, any, f64[NDIM], "
+                             f"(T,...) (default: f64 each); for {_stages_taking('--types')}")
+    parser.add_argument("--print-between-passes", action="store_true",
+                        help="show every pass run, and the program after each that changed it; "
+                             f"for {_stages_taking('--print-between-passes')}")
     parser.add_argument("--verify", action="store_true", help="run the IR verifier on the result")
     parser.add_argument("--traceback", action="store_true", help="show Python tracebacks of errors")
     return parser
+
+
+def _options(args: argparse.Namespace, log: PassLog | None) -> Options:
+    """The stage options of `args` (`UsageError` for one that the stage does not take)."""
+    given = {
+        "--grad": args.grad != 0,
+        "--passes": args.passes is not None,
+        "--types": args.types is not None,
+        "--print-between-passes": log is not None,
+    }
+    for flag, used in given.items():
+        if used and flag not in STAGES[args.stage].flags:
+            raise UsageError(f"{flag} applies to {_stages_taking(flag)}")
+    if args.grad < 0:
+        raise UsageError("--grad takes a non-negative order")
+    return Options(
+        grad=args.grad,
+        passes=None if args.passes is None else parse_passes(args.passes),
+        types=None if args.types is None else parse_types(args.types),
+        trace=log,
+    )
+
+
+def _render(args: argparse.Namespace, root: Graph, log: PassLog | None) -> str:
+    """The text that `main` prints for `root` in the format `args` asks for."""
+    if args.format == "json":
+        data: dict[str, Any] = {"stage": args.stage, **({"grad": args.grad} if args.grad else {})}
+        data.update(stats(root))
+        if "arg_types" in root.flags:
+            data["arg_types"] = [format_type(t) for t in root.flags["arg_types"]]
+        if log is not None:
+            data["passes"] = log.records
+        return json.dumps(data, indent=2)
+    program = format_graph(root, locations=args.locations).rstrip("\n")
+    return "\n".join([*(log.lines if log is not None else []), program])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -185,24 +435,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help, or a usage error argparse already printed
         return exc.code if isinstance(exc.code, int) else 2
     try:
-        fn = load_function(args.target)
-        if args.grad < 0:
-            raise UsageError("--grad takes a non-negative order")
-        if args.grad:
-            if args.stage not in ("parse", "ad"):
-                raise UsageError("--grad applies to the parse and ad stages")
-            root = derivative(_parse(fn), args.grad)
-        else:
-            root = STAGES[args.stage].run(fn)
+        log = PassLog(locations=args.locations) if args.print_between_passes else None
+        options = _options(args, log)
+        root = STAGES[args.stage].run(load_function(args.target), options)
         if args.verify:
             from tapeless.ir.verify import verify
 
             verify(root)
-        if args.format == "json":
-            head = {"stage": args.stage, **({"grad": args.grad} if args.grad else {})}
-            text = json.dumps({**head, **stats(root)}, indent=2)
-        else:
-            text = format_graph(root, locations=args.locations).rstrip("\n")
+        text = _render(args, root, log)
     except (UsageError, TapelessError) as exc:
         if args.traceback:
             raise

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -11,7 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from tapeless.tools.irdump import STAGES, main, register_stage
+from tapeless.ir.types import BOOL, F64, I64, NONE, ArrayType, TupleType
+from tapeless.opt import DEFAULT, PASSES
+from tapeless.opt.infer import TOP
+from tapeless.tools.irdump import STAGES, format_type, main, parse_types, register_stage
 
 TESTS = Path(__file__).resolve().parents[1]
 PROGRAMS = TESTS / "ir" / "golden_programs.py"
@@ -52,6 +56,8 @@ def test_json(capsys):
         "graphs": 3,
         "nodes": 6,
         "closures": 1,
+        "env_ops": 0,
+        "tuples_unpacked": 0,
         "primitives": {"le": 1, "mul": 1, "sub": 1, "switch": 1},
     }
 
@@ -149,9 +155,10 @@ def test_traceback_flag_reraises(tmp_path):
 
 
 def test_stage_registry():
-    assert list(STAGES)[0] == "parse"
+    assert list(STAGES)[:3] == ["parse", "ad", "opt"]
+    assert STAGES["opt"].flags == ("--grad", "--passes", "--types", "--print-between-passes")
     with pytest.raises(ValueError, match="registered twice"):
-        register_stage("parse", "again")(lambda fn: fn)
+        register_stage("parse", "again")(lambda fn, options: fn)
 
 
 def test_module_entry_point_from_another_directory(tmp_path):
@@ -214,3 +221,206 @@ def test_grad_n_counts_grow_with_order(tmp_path, capsys):
 def test_grad_rejects_negative_order(tmp_path, capsys):
     assert main([_ad_file(tmp_path), "--grad", "-1"]) == 2
     assert "non-negative" in capsys.readouterr().err
+
+
+def json_of(capsys, *argv: str) -> dict:
+    code, out, err = run_main(capsys, *argv)
+    assert code == 0 and err == "", err
+    return json.loads(out)
+
+
+def assert_usage_error(capsys, argv: list[str], fragment: str) -> str:
+    """`main(argv)` fails with exit status 2 and one line on stderr containing `fragment`."""
+    code, out, err = run_main(capsys, *argv)
+    assert code == 2 and out == ""
+    assert err.startswith("tapeless-ir: error: ") and err.count("\n") == 1, err
+    assert fragment in err
+    return err
+
+
+# -- stats ----------------------------------------------------------------------
+
+STATS_PROGRAM = """
+def unpacked(x):
+    t = (x, x + 1)
+    return t[0] * t[1]
+
+def returned(x):
+    t = (x, x + 1)
+    return t
+
+def dynamic(x, i):
+    t = (x, x + 1)
+    return t[i]
+
+def closure(x):
+    def g(y):
+        return x * y
+    return g(x)
+"""
+
+
+@pytest.mark.parametrize("name, unpacked", [("unpacked", 1), ("returned", 0), ("dynamic", 0)])
+def test_tuples_unpacked_counts_tuples_only_taken_apart(tmp_path, capsys, name, unpacked):
+    path = write(tmp_path, "prog.py", STATS_PROGRAM)
+    data = json_of(capsys, f"{path}:{name}", "--format", "json")
+    assert data["primitives"]["make_tuple"] == 1
+    assert data["tuples_unpacked"] == unpacked
+
+
+def test_env_ops_count_the_gradient_environments(tmp_path, capsys):
+    path = write(tmp_path, "prog.py", STATS_PROGRAM)
+    data = json_of(capsys, f"{path}:closure", "--stage", "ad", "--format", "json")
+    prims = data["primitives"]
+    assert data["env_ops"] == prims["env_getitem"] + prims["env_setitem"] == 2
+    assert json_of(capsys, f"{path}:closure", "--format", "json")["env_ops"] == 0
+
+
+# -- the optimizer stage ----------------------------------------------------------
+
+
+def test_stage_opt_shrinks_the_derivative(tmp_path, capsys):
+    target = _ad_file(tmp_path)
+    plain = json_of(capsys, target, "--stage", "parse", "--grad", "1", "--format", "json")
+    opt = json_of(capsys, target, "--stage", "opt", "--grad", "1", "--format", "json", "--verify")
+    assert opt["stage"] == "opt" and opt["grad"] == 1
+    assert opt["nodes"] < plain["nodes"] and opt["graphs"] < plain["graphs"]
+    assert opt["tuples_unpacked"] <= plain["tuples_unpacked"]
+    assert opt["arg_types"] == ["f64"]  # the default: one f64 per parameter
+    assert "passes" not in opt
+
+
+def test_stage_opt_text_of_the_function_itself(tmp_path, capsys):
+    path = write(tmp_path, "prog.py", STATS_PROGRAM)
+    code, out, err = run_main(capsys, f"{path}:unpacked", "--stage", "opt", "--verify")
+    assert code == 0 and err == ""
+    assert out.startswith("graph unpacked(%a) {") and "make_tuple" not in out
+
+
+def test_stage_opt_leaves_no_closures_or_envs_in_a_closure_derivative(tmp_path, capsys):
+    path = write(tmp_path, "prog.py", STATS_PROGRAM)
+    data = json_of(capsys, f"{path}:closure", "--stage", "opt", "--grad", "1", "--format", "json")
+    assert data["env_ops"] == 0 and data["closures"] == 0
+
+
+def _trace_blocks(out: str) -> list[tuple[str, str]]:
+    """The ``;; after`` headers of `out`, each with the text up to the next header."""
+    blocks: list[tuple[str, list[str]]] = []
+    for line in out.splitlines():
+        if line.startswith(";; after "):
+            blocks.append((line, []))
+        else:
+            assert blocks, f"text before the first header: {line!r}"
+            blocks[-1][1].append(line)
+    return [(header, "\n".join(lines)) for header, lines in blocks]
+
+
+HEADER = re.compile(r";; after (\w+) \(round (\d+)\): (\d+) nodes, (changed|unchanged)$")
+
+
+def test_print_between_passes_shows_every_pass_of_every_round(tmp_path, capsys):
+    target = _ad_file(tmp_path)
+    code, final, _ = run_main(capsys, target, "--stage", "opt", "--grad", "1")
+    assert code == 0
+    code, out, err = run_main(capsys, target, "--stage", "opt", "--grad", "1", "--print-between-passes")
+    assert code == 0 and err == ""
+    blocks = _trace_blocks(out)
+    headers = [HEADER.match(h) for h, _ in blocks]
+    assert all(headers), [h for h, _ in blocks]
+    runs = [(m[1], int(m[2])) for m in headers if m]
+    rounds = runs[-1][1]
+    assert rounds >= 2
+    assert runs == [(name, r) for r in range(1, rounds + 1) for name in DEFAULT]
+    changed = [m[4] == "changed" for m in headers if m]
+    assert any(changed) and not any(changed[-len(DEFAULT):])  # the last round is the fixed point
+    for (_, text), did_change in zip(blocks[:-1], changed[:-1], strict=True):
+        assert text.startswith("graph ") if did_change else text == ""
+    assert blocks[-1][1] + "\n" == final  # after the last header: the result, as without the flag
+
+
+def test_print_between_passes_in_json(tmp_path, capsys):
+    target = _ad_file(tmp_path)
+    data = json_of(capsys, target, "--stage", "opt", "--grad", "2", "--format", "json",
+                   "--print-between-passes")
+    passes = data["passes"]
+    assert len(passes) % len(DEFAULT) == 0
+    assert [p["pass"] for p in passes] == list(DEFAULT) * (len(passes) // len(DEFAULT))
+    assert all(set(p) == {"pass", "round", "changed", "nodes"} for p in passes)
+    assert passes[0]["round"] == 1 and passes[-1]["round"] == len(passes) // len(DEFAULT)
+    assert not any(p["changed"] for p in passes[-len(DEFAULT):])
+    assert passes[-1]["nodes"] == data["nodes"]
+
+
+def test_passes_picks_the_passes(tmp_path, capsys):
+    target = _ad_file(tmp_path)
+    code, out, _ = run_main(capsys, target, "--stage", "opt", "--grad", "1", "--passes", "dce",
+                            "--print-between-passes")
+    assert code == 0
+    names = [m[1] for line in out.splitlines() if (m := HEADER.match(line))]
+    assert names and set(names) == {"dce"}
+    data = json_of(capsys, target, "--stage", "opt", "--grad", "1", "--format", "json",
+                   "--passes", "inline, dce", "--print-between-passes")
+    assert {p["pass"] for p in data["passes"]} == {"inline", "dce"}
+
+
+def test_unknown_pass_lists_the_known_ones(tmp_path, capsys):
+    err = assert_usage_error(
+        capsys, [_ad_file(tmp_path), "--stage", "opt", "--passes", "inline,bogus"], "unknown pass 'bogus'"
+    )
+    assert all(name in err for name in PASSES)
+
+
+@pytest.mark.parametrize(
+    "stage, option",
+    [
+        ("parse", ["--passes", "dce"]),
+        ("ad", ["--types", "f64"]),
+        ("parse", ["--print-between-passes"]),
+    ],
+)
+def test_optimizer_options_need_the_opt_stage(tmp_path, capsys, stage, option):
+    assert_usage_error(capsys, [_ad_file(tmp_path), "--stage", stage, *option], "applies to the opt stage")
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("f64[2], (i64, (bool,))", (ArrayType("f64", 2), TupleType((I64, TupleType((BOOL,)))))),
+        ("none,()", (NONE, TupleType(()))),
+        ("(i64)", (TupleType((I64,)),)),
+    ],
+)
+def test_parse_types(text, expected):
+    assert parse_types(text) == expected
+
+
+@pytest.mark.parametrize("text", ["f64", "i64,bool,none,any", "bool[0]", "(f64,i64[3])", "((f64,),(),none)"])
+def test_types_round_trip(text):
+    types = parse_types(text)
+    assert ",".join(map(format_type, types)) == text
+    assert parse_types(",".join(map(format_type, types))) == types
+
+
+def test_types_any_is_the_unknown_type():
+    assert parse_types("any,(any,f64)") == (TOP, TupleType((TOP, F64)))
+    assert format_type(TOP) == "any"
+
+
+def test_types_reach_the_optimizer(tmp_path, capsys):
+    path = write(tmp_path, "prog.py", "def f(pair, n):\n    return pair[0] * n\n")
+    data = json_of(capsys, f"{path}:f", "--stage", "opt", "--types", "(f64,i64), i64", "--format", "json")
+    assert data["arg_types"] == ["(f64,i64)", "i64"]
+    data = json_of(capsys, f"{path}:f", "--stage", "opt", "--format", "json")
+    assert data["arg_types"] == ["f64", "f64"]
+
+
+@pytest.mark.parametrize("text", ["", "f65", "f64,", "f64 i64", "f64[", "f64[x]", "f64[2", "(f64", "(,)", "i64]"])
+def test_bad_types_are_usage_errors(tmp_path, capsys, text):
+    assert_usage_error(capsys, [_ad_file(tmp_path), "--stage", "opt", "--types", text], "bad --types")
+
+
+def test_types_need_one_per_parameter(tmp_path, capsys):
+    path = write(tmp_path, "prog.py", "def f(x, n):\n    return x * n\n")
+    assert_usage_error(capsys, [f"{path}:f", "--stage", "opt", "--types", "f64"], "2 expected, 1 given")
+    # the derivative takes the function's parameters
+    assert_usage_error(capsys, [f"{path}:f", "--stage", "opt", "--grad", "1", "--types", "f64,i64,f64"], "2 expected, 3 given")

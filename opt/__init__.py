@@ -17,6 +17,7 @@ from tapeless.ir.nodes import Graph
 from tapeless.ir.types import AbstractType
 from tapeless.ir.verify import verify
 from tapeless.opt.algebra import algebra
+from tapeless.opt.collect import collect
 from tapeless.opt.cse import cse
 from tapeless.opt.dce import dce
 from tapeless.opt.eta import eta
@@ -37,15 +38,21 @@ PASSES: dict[str, Pass] = {
     "dce": dce,
     "lift": lift,
     "eta": eta,
+    "collect": collect,
     "params": params,
 }
 
-#: The default pipeline, one round; `optimize` repeats it to a fixed point.
+#: The default pipeline, one round; `optimize` repeats it to a fixed point. Exact:
+#: results are the same bit for bit (but for the sign of a zero gradient).
 DEFAULT: tuple[str, ...] = ("inline", "fold", "algebra", "cse", "lift", "params", "eta", "dce")
 
 
 #: Called after every pass with (pass name, round number from 1, the program, whether it changed).
 Trace = Callable[[str, int, Graph, bool], None]
+
+#: The default pipeline and `collect`, which reassociates float sums (results equal up
+#: to rounding): what keeps high-order derivatives small.
+AGGRESSIVE: tuple[str, ...] = (*DEFAULT[:-1], "collect", DEFAULT[-1])
 
 
 def optimize(
@@ -90,4 +97,4 @@ def optimize(
     return program
 
 
-__all__ = ["DEFAULT", "PASSES", "Pass", "Trace", "clone_program", "optimize"]
+__all__ = ["AGGRESSIVE", "DEFAULT", "PASSES", "Pass", "Trace", "clone_program", "optimize"]

@@ -29,7 +29,6 @@ from tapeless.ir.nodes import Apply, Constant, Graph, Node, replace
 from tapeless.ir.primitives import Primitive
 from tapeless.ir.prims.ad import EMPTY_ENV, Env, EnvKey, env_getitem
 from tapeless.ir.prims.control import switch
-from tapeless.ir.prims.scalar import add
 from tapeless.ir.types import ArrayType, Scalar, TupleType
 from tapeless.opt.dce import dce
 from tapeless.opt.infer import EnvType, Types, is_data, zeros_type
@@ -218,9 +217,7 @@ def _gadd(m: Match) -> Node | None:
         return b  # gadd(zero, s) -> s                (s a sensitivity; symbolic zeros)
     if is_symbolic_zero(b) and m.is_sens(a):
         return a  # gadd(s, zero) -> s
-    if m.is_float(a) and m.is_float(b):
-        return m.make(add, a, b)  # gadd(a, b) -> a + b  (floats)
-    return None
+    return None  # (gadd of floats stays gadd, not add: a zero found later still folds away)
 
 
 def _sens_like(m: Match) -> Node | None:

@@ -17,7 +17,7 @@ values. Returns whether it lifted anything.
 
 from __future__ import annotations
 
-from tapeless.ir.analysis import analyze
+from tapeless.ir.analysis import Analysis, analyze
 from tapeless.ir.nodes import Constant, Graph, Node, Parameter
 from tapeless.opt.callsites import call_groups
 from tapeless.opt.dce import dce
@@ -28,12 +28,14 @@ def lift(root: Graph) -> bool:
     dce(root)  # exact use-lists: every listed reference is a live one
     a = analyze(root)
     renames: list[tuple[Graph, dict[Node, Parameter]]] = []
+    order = _Order(a)
     for group in call_groups(a):
-        fvs: dict[Node, None] = {}
+        found: set[Node] = set()
         for h in group.members:
-            fvs.update(dict.fromkeys(a.free_variables(h)))
-        if not fvs:
+            found.update(a.free_variables(h))
+        if not found:
             continue
+        fvs = dict.fromkeys(sorted(found, key=order.key))
         for h in group.members:
             renames.append((h, {x: h.add_parameter(_name(x), x.loc) for x in fvs}))
         for site in group.sites:
@@ -50,6 +52,30 @@ def lift(root: Graph) -> bool:
                 elif user.graph in scope:
                     user.set_input(index, p)
     return bool(renames)
+
+
+class _Order:
+    """The order of a member's new parameters: variables of the innermost owner
+    first, its parameters before its other nodes, each in its own order. A
+    loop body lifted out of its header then takes the header's parameters in
+    the header's order (and the header's own lifted ones after them, in the
+    same order as the header): its backpropagator returns their
+    sensitivities in the order the header's returns them, and passes them on
+    unchanged (`algebra`'s tuple eta, then `eta`)."""
+
+    def __init__(self, a: Analysis) -> None:
+        self.a = a
+        self.index: dict[Node, int] = {}
+
+    def key(self, x: Node) -> tuple[int, int, int]:
+        owner = x.owner
+        assert owner is not None
+        if x not in self.index:
+            for i, p in enumerate(owner.parameters):
+                self.index[p] = i
+            for i, n in enumerate(self.a.schedule(owner)):
+                self.index[n] = i
+        return (-len(self.a.ancestors(owner)), 0 if isinstance(x, Parameter) else 1, self.index.get(x, 0))
 
 
 def _name(x: Node) -> str:

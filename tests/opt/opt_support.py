@@ -19,6 +19,9 @@ from corpus_support import Outcome, assert_same_outcome
 from tapeless.backend.interp import interpret
 from tapeless.ir.analysis import analyze
 from tapeless.ir.nodes import Apply, Graph
+from tapeless.ir.types import AbstractType
+from tapeless.opt import DEFAULT, optimize
+from tapeless.opt.infer import arg_type
 
 
 def outcome(graph: Graph, args: tuple[Any, ...]) -> Outcome:
@@ -47,6 +50,23 @@ def _unsign(value: Any) -> Any:
     if isinstance(value, np.ndarray) and value.dtype == np.float64:
         return np.where(value == 0.0, 0.0, value)
     return value
+
+
+class TypedOptimizer:
+    """`graph` optimized for the types of each argument tuple it is called with
+    (cached per type signature), as `tapeless.grad` runs it."""
+
+    def __init__(self, graph: Graph, passes: tuple[str, ...] = DEFAULT) -> None:
+        self.graph = graph
+        self.passes = passes
+        self.cache: dict[tuple[AbstractType, ...], Graph] = {}
+
+    def __call__(self, args: tuple[Any, ...]) -> Graph:
+        signature = tuple(arg_type(a) for a in args)
+        if signature not in self.cache:
+            types = signature if len(args) == len(self.graph.parameters) else None  # (defaults)
+            self.cache[signature] = optimize(self.graph, self.passes, arg_types=types, verify_each=True)
+        return self.cache[signature]
 
 
 def apply_count(root: Graph) -> int:

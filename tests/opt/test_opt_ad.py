@@ -10,13 +10,13 @@ import programs as P
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from opt_support import apply_count, assert_same_run
+from opt_support import TypedOptimizer, apply_count, assert_same_run, outcome
 
 from tapeless.ad.grad import grad_graph
 from tapeless.frontend import parse_function
 from tapeless.ir.nodes import Graph
 from tapeless.ir.printer import format_graph
-from tapeless.opt import optimize
+from tapeless.opt import AGGRESSIVE, optimize
 
 IDS = [p[0].__name__ for p in P.PROGRAMS]
 
@@ -38,11 +38,31 @@ def test_optimized_gradient_keeps_results(fn: Any, strategy: Any, argnums: Any, 
     optimized = optimize(graph, verify_each=True)
     assert format_graph(graph) == text, "optimize changed its input"
     assert apply_count(optimized) <= apply_count(graph)
+    typed = TypedOptimizer(graph)
 
     @settings(max_examples=3)
     @given(st.data())
     def check(data: Any) -> None:
-        assert_same_run(graph, optimized, data.draw(strategy))
+        args = data.draw(strategy)
+        assert_same_run(graph, optimized, args)
+        assert_same_run(graph, typed(args), args, zero_sign=False)
+
+    check()
+
+
+@pytest.mark.parametrize("fn,strategy,argnums", P.PROGRAMS, ids=IDS)
+def test_aggressive_pipeline_agrees_up_to_rounding(fn: Any, strategy: Any, argnums: Any) -> None:
+    graph = second(fn, argnums)
+    typed = TypedOptimizer(graph, AGGRESSIVE)
+
+    @settings(max_examples=3)
+    @given(st.data())
+    def check(data: Any) -> None:
+        args = data.draw(strategy)
+        expected, actual = outcome(graph, args), outcome(typed(args), args)
+        if expected.error is None:
+            assert actual.error is None, actual.error
+            assert actual.value == pytest.approx(expected.value, rel=1e-9, abs=1e-12)
 
     check()
 

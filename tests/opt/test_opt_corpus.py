@@ -10,7 +10,7 @@ import pytest
 from corpus_support import Program, load_corpus
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from opt_support import assert_same_run
+from opt_support import TypedOptimizer, assert_same_run
 
 from tapeless.errors import TapelessError
 from tapeless.frontend import parse_function
@@ -43,5 +43,22 @@ def test_pass_keeps_results(p: Program, config: str) -> None:
     @given(st.data())
     def check(data: Any) -> None:
         assert_same_run(graph, optimized, data.draw(p.args))
+
+    check()
+
+
+@pytest.mark.parametrize("p", CORPUS, ids=[p.name for p in CORPUS])
+def test_typed_pipeline_keeps_results(p: Program) -> None:
+    """The pipeline specialized to the types of each example (as `grad` runs it)."""
+    graph = _parse(p)
+    typed = TypedOptimizer(graph)
+    for args in p.examples:
+        assert_same_run(graph, typed(args), args)
+
+    @settings(max_examples=3)
+    @given(st.data())
+    def check(data: Any) -> None:
+        args = data.draw(p.args)
+        assert_same_run(graph, typed(args), args)
 
     check()

@@ -29,6 +29,7 @@ from tapeless.ir.nodes import Apply, Constant, Graph, Node, replace
 from tapeless.ir.primitives import Primitive
 from tapeless.ir.prims.ad import EMPTY_ENV, Env, EnvKey, env_getitem
 from tapeless.ir.prims.control import switch
+from tapeless.ir.prims.scalar import sub
 from tapeless.ir.types import ArrayType, Scalar, TupleType
 from tapeless.opt.dce import dce
 from tapeless.opt.infer import EnvType, Types, is_data, zeros_type
@@ -217,7 +218,10 @@ def _gadd(m: Match) -> Node | None:
         return b  # gadd(zero, s) -> s                (s a sensitivity; symbolic zeros)
     if is_symbolic_zero(b) and m.is_sens(a):
         return a  # gadd(s, zero) -> s
-    return None  # (gadd of floats stays gadd, not add: a zero found later still folds away)
+    for x, y in ((a, b), (b, a)):
+        if prim_of(y) == "neg" and isinstance(y, Apply) and m.is_float(x) and m.is_float(y.args[0]):
+            return m.make(sub, x, y.args[0])  # gadd(x, -y) -> x - y   (floats: exact)
+    return None  # (else gadd of floats stays gadd, not add: a zero found later still folds away)
 
 
 def _sens_like(m: Match) -> Node | None:

@@ -29,6 +29,7 @@ a node that types as `TOP` is simply not rewritten by type-aware rules.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -168,7 +169,7 @@ class Types:
         }
         self.outputs: dict[Graph, AbstractType] = {}
         self.escaped: set[Graph] = set()
-        self.changed = False
+        self.current = root
         given = root.flags.get("arg_types")
         self.params[root] = list(given) if given is not None else [TOP] * len(root.parameters)
         self.converged = self._solve()
@@ -186,20 +187,42 @@ class Types:
 
     # -- the fixpoint ---------------------------------------------------------
     def _solve(self) -> bool:
-        for _ in range(MAX_SWEEPS):
-            self.changed = False
-            for g in self.a.graphs:
-                self._sweep(g)
-            if not self.changed:
-                return True
-        return False
+        """A worklist of graphs: one is swept again when its parameters, a callee's
+        output or a node it reads from an enclosing graph changed."""
+        self.readers: dict[Graph, set[Graph]] = {g: set() for g in self.a.graphs}
+        for g in self.a.graphs:
+            for x in self.a.free_variables(g):
+                owner = x.owner
+                if owner is not None and owner in self.readers:
+                    self.readers[owner].add(g)
+        self.callers: dict[Graph, set[Graph]] = {g: set() for g in self.a.graphs}
+        work = deque(self.a.graphs)
+        self.queued = set(work)
+        self.work = work
+        budget = MAX_SWEEPS * len(self.a.graphs)
+        while work:
+            budget -= 1
+            if budget < 0:
+                return False
+            g = work.popleft()
+            self.queued.discard(g)
+            self.current = g
+            self._sweep(g)
+        return True
 
-    def _set(self, table: dict[Any, AbstractType], key: Any, value: AbstractType) -> None:
+    def _dirty(self, graphs: Iterable[Graph]) -> None:
+        for g in graphs:
+            if g not in self.queued:
+                self.queued.add(g)
+                self.work.append(g)
+
+    def _set(self, table: dict[Any, AbstractType], key: Any, value: AbstractType) -> bool:
         old = table.get(key)
         new = _widen(value if old is None else join(old, value))
-        if new != old:
-            table[key] = new
-            self.changed = True
+        if new == old:
+            return False
+        table[key] = new
+        return True
 
     def _type(self, node: Node) -> AbstractType | None:
         if isinstance(node, Constant):
@@ -212,20 +235,24 @@ class Types:
             if isinstance(f, Graph) and f not in self.escaped and f in self.params:
                 self.escaped.add(f)
                 self.params[f] = [TOP] * len(f.parameters)
-                self.changed = True
+                self._dirty([f])
 
     def _sweep(self, g: Graph) -> None:
+        changed = False
         for p, t in zip(g.parameters, self.params[g], strict=True):
             if t is not None:
-                self._set(self.nodes, p, t)
+                changed = self._set(self.nodes, p, t) or changed
         for node in self.a.schedule(g):
             t = self._apply(node)
             if t is not None:
-                self._set(self.nodes, node, t)
+                changed = self._set(self.nodes, node, t) or changed
+        if changed:
+            self._dirty(self.readers[g])
         if g.has_output:
             out = self._type(g.output)
             if out is not None:
-                self._set(self.outputs, g, out)
+                if self._set(self.outputs, g, out):
+                    self._dirty(self.callers[g])
                 if g is self.root:
                     self._escape(out)
 
@@ -252,13 +279,14 @@ class Types:
     def _call_graph(self, g: Graph, args: list[AbstractType]) -> AbstractType | None:
         if g not in self.params or len(args) != len(g.parameters):
             return TOP  # an arity error at run time (or a graph outside the program)
+        self.callers[g].add(self.current)
         params = self.params[g]
         for i, t in enumerate(args):
             old = params[i]
             new = _widen(t if old is None else join(old, t))
             if new != old:
                 params[i] = new
-                self.changed = True
+                self._dirty([g])
         return self.outputs.get(g)
 
     def _call_primitive(self, p: Primitive, node: Apply, args: list[AbstractType]) -> AbstractType:

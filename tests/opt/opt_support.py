@@ -16,7 +16,9 @@ from typing import Any
 import numpy as np
 from corpus_support import Outcome, assert_same_outcome
 
+from tapeless.ad.grad import grad_graph
 from tapeless.backend.interp import interpret
+from tapeless.frontend import parse_function
 from tapeless.ir.analysis import analyze
 from tapeless.ir.nodes import Apply, Graph
 from tapeless.ir.types import AbstractType
@@ -50,6 +52,17 @@ def _unsign(value: Any) -> Any:
     if isinstance(value, np.ndarray) and value.dtype == np.float64:
         return np.where(value == 0.0, 0.0, value)
     return value
+
+
+def first(fn: Any, argnums: tuple[int, ...]) -> Graph:
+    """The graph of `value_and_grad(fn, argnums)`."""
+    return grad_graph(parse_function(fn), argnums, single=False, with_value=True)
+
+
+def second(fn: Any, argnums: tuple[int, ...]) -> Graph:
+    """The graph of the second derivative of `fn` in its first argnum."""
+    inner = grad_graph(parse_function(fn), (argnums[0],), single=True, with_value=False)
+    return grad_graph(inner, (argnums[0],), single=True, with_value=False)
 
 
 class TypedOptimizer:

@@ -10,24 +10,12 @@ import programs as P
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from opt_support import TypedOptimizer, apply_count, assert_same_run, outcome
+from opt_support import TypedOptimizer, apply_count, assert_same_run, first, outcome, second
 
-from tapeless.ad.grad import grad_graph
-from tapeless.frontend import parse_function
-from tapeless.ir.nodes import Graph
 from tapeless.ir.printer import format_graph
 from tapeless.opt import AGGRESSIVE, optimize
 
 IDS = [p[0].__name__ for p in P.PROGRAMS]
-
-
-def first(fn: Any, argnums: tuple[int, ...]) -> Graph:
-    return grad_graph(parse_function(fn), argnums, single=False, with_value=True)
-
-
-def second(fn: Any, argnums: tuple[int, ...]) -> Graph:
-    inner = grad_graph(parse_function(fn), (argnums[0],), single=True, with_value=False)
-    return grad_graph(inner, (argnums[0],), single=True, with_value=False)
 
 
 @pytest.mark.parametrize("order", [first, second], ids=["grad", "grad2"])

@@ -4,9 +4,9 @@ Expects: a program that `verify` accepts, specialized to argument types
 (`optimize(arg_types=...)`). Guarantees: the same results *up to rounding*,
 for finite values: every tree of float additions (`add`, `sub`, `neg`,
 `gadd`) and multiplications by constants, through nodes used once, is
-rewritten as a linear combination ``c1*a1 + c2*a2 + ...`` of distinct atoms,
-in the order they first occur; a product of two such single-term
-combinations keeps one product of atoms. Atoms whose coefficient is zero are
+rewritten as a linear combination ``c1*a1 + c2*a2 + ...`` of distinct atoms
+(any other node, products of two variables included), in the order they
+first occur, when that has fewer leaves. Atoms whose coefficient is zero are
 dropped, which is why the pass assumes finite values (``-inf + inf`` is NaN,
 the collected form 0).
 

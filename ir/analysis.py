@@ -193,6 +193,15 @@ class Analysis:
             p = self._parent[p]
         return out
 
+    def encloses(self, outer: Graph, g: Graph) -> bool:
+        """Whether `outer` is `g` or a graph `g` is nested in (so `g` can read its nodes)."""
+        return outer is g or outer in self.ancestors(g)
+
+    def can_make(self, h: Graph, g: Graph) -> bool:
+        """Whether a closure of `h` can be made in `g` (`g` sees all of h's free variables)."""
+        parent = self._parent.get(h)
+        return parent is None or self.encloses(parent, g)
+
     def scope(self, g: Graph) -> list[Graph]:
         """`g` and every graph nested in it."""
         out = [g]

@@ -55,8 +55,9 @@ def inline(call: Apply, analysis: Analysis | None = None) -> Node:
             f"inline: {g.name} takes {len(g.parameters)} arguments, the call gives {len(args)}"
         )
     a = analysis if analysis is not None else analyze(call.graph)
-    parent = a.parent(g)
-    if parent is not None and parent is not call.graph and parent not in a.ancestors(call.graph):
+    if not a.can_make(g, call.graph):
+        parent = a.parent(g)
+        assert parent is not None  # (a graph nested in nothing can be made anywhere)
         raise InternalError(
             f"inline: {g.name} is nested in {parent.name}, which does not enclose "
             f"{call.graph.name}, the graph of the call"

@@ -48,14 +48,9 @@ def forwarded(b: Graph) -> Node | None:
 def _visible(a: Analysis, f: Node, g: Graph) -> bool:
     if isinstance(f, Constant):
         h = constant_graph(f)
-        return h is None or h not in a.call_graph or _closure_visible(a, h, g)
+        return h is None or h not in a.call_graph or a.can_make(h, g)
     owner = f.owner
-    return owner is g or owner in a.ancestors(g)
-
-
-def _closure_visible(a: Analysis, h: Graph, g: Graph) -> bool:
-    parent = a.parent(h)
-    return parent is None or parent is g or parent in a.ancestors(g)
+    return owner is not None and a.encloses(owner, g)
 
 
 __all__ = ["eta", "forwarded"]

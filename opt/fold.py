@@ -63,17 +63,12 @@ def fold(root: Graph) -> bool:
                 continue
             if not foldable_value(result):
                 continue
-            if isinstance(result, Graph) and not _can_make_here(a, result, g):
+            if isinstance(result, Graph) and not a.can_make(result, g):
                 continue
             replace(node, Constant(result, node.loc))
             node.detach()
             changed = True
     return changed
-
-
-def _can_make_here(a: Any, h: Graph, g: Graph) -> bool:
-    parent = a.parent(h) if h in a.call_graph else None
-    return parent is None or parent is g or parent in a.ancestors(g)
 
 
 __all__ = ["fold", "foldable_value"]

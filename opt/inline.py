@@ -51,8 +51,7 @@ def _qualifies(
 ) -> bool:
     if a.recursive(h) or len(call.args) != len(h.parameters) or not h.has_output:
         return False
-    parent = a.parent(h)
-    if parent is not None and parent is not call.graph and parent not in a.ancestors(call.graph):
+    if not a.can_make(h, call.graph):
         return False
     size = sum(sizes[s] for s in a.scope(h))
     return size <= SMALL or refs[h] == 1

@@ -32,7 +32,7 @@ from tapeless.ir.prims.control import switch
 from tapeless.ir.prims.scalar import sub
 from tapeless.ir.types import ArrayType, Scalar, TupleType
 from tapeless.opt.dce import dce
-from tapeless.opt.infer import EnvType, Types, is_data, zeros_type
+from tapeless.opt.infer import EnvType, Types, is_data, is_float, zeros_type
 from tapeless.opt.liveness import detach_dead, live_nodes
 
 Rule = Callable[["Match"], Node | None]
@@ -51,8 +51,7 @@ class Match:
 
     def is_float(self, x: Node) -> bool:
         """Whether `x`'s value is surely a Python float."""
-        t = self.types[x]
-        return isinstance(t, Scalar) and t.kind == "f64"
+        return is_float(self.types[x])
 
     def is_sens(self, x: Node) -> bool:
         """Whether `x`'s value is surely a sensitivity: a float, a float array, an

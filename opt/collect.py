@@ -24,10 +24,10 @@ from collections.abc import Callable
 from tapeless.ir.analysis import analyze
 from tapeless.ir.nodes import Apply, Constant, Graph, Node, replace
 from tapeless.ir.prims.scalar import add, mul, neg
-from tapeless.ir.types import Scalar
 from tapeless.opt.algebra import is_symbolic_zero, prim_of
 from tapeless.opt.dce import dce
 from tapeless.opt.infer import Types
+from tapeless.opt.infer import is_float as is_float_type
 from tapeless.opt.liveness import detach_dead
 
 #: atom -> coefficient; insertion order is the order of first occurrence.
@@ -44,8 +44,7 @@ def collect(root: Graph) -> bool:
     types = Types(root, a)
 
     def is_float(x: Node) -> bool:
-        t = types[x]
-        return isinstance(t, Scalar) and t.kind == "f64"
+        return is_float_type(types[x])
 
     changed = False
     for g in a.graphs:

@@ -363,7 +363,7 @@ def zeros_type(t: AbstractType) -> AbstractType:
 
 def _gadd(node: Apply, args: list[AbstractType]) -> AbstractType:
     a, b = args
-    if isinstance(a, Scalar) and isinstance(b, Scalar) and a.kind == b.kind == "f64":
+    if is_float(a) and is_float(b):
         return F64
     if isinstance(a, EnvType) and isinstance(b, EnvType):
         return EnvType(a.empty and b.empty)
@@ -391,6 +391,11 @@ def _identity_if_data(node: Apply, args: list[AbstractType]) -> AbstractType:
     return t if is_data(t) else TOP
 
 
+def is_float(t: AbstractType) -> bool:
+    """Whether a value of type `t` is surely a Python float."""
+    return isinstance(t, Scalar) and t.kind == "f64"
+
+
 def is_data(t: AbstractType) -> bool:
     """Whether a value of type `t` surely holds no function (and is known)."""
     if isinstance(t, TupleType):
@@ -400,7 +405,7 @@ def is_data(t: AbstractType) -> bool:
 
 def _grad_seed(node: Apply, args: list[AbstractType]) -> AbstractType:
     t = args[0]
-    return Scalar("f64", 1.0) if isinstance(t, Scalar) and t.kind == "f64" else TOP
+    return Scalar("f64", 1.0) if is_float(t) else TOP
 
 
 def _fixed(t: AbstractType) -> Any:
@@ -427,4 +432,4 @@ _SPECIAL = {
     "grad_seed": _grad_seed,
 }
 
-__all__ = ["DEPTH", "EMPTY", "TOP", "EnvType", "Fns", "Top", "Types", "arg_type", "is_data", "join", "zeros_type"]
+__all__ = ["DEPTH", "EMPTY", "TOP", "EnvType", "Fns", "Top", "Types", "arg_type", "is_data", "is_float", "join", "zeros_type"]

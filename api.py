@@ -1,15 +1,18 @@
 """The user entry point: `compile`.
 
-    @tl.compile                       # backend="interp", the default
+    @tl.compile                       # backend="cpu", the default: native code
     def f(x, y): ...
 
-    tl.compile(f, backend="interp")(1.5, 2.0)
+    tl.compile(f, backend="interp")(1.5, 2.0)   # the reference interpreter
 
 `compile` wraps a Python function in a `CompiledFunction`. Nothing is parsed
 until the first call (so a function may refer to globals defined after it);
-the graph is then cached. Calling checks the arguments (ints, floats, bools,
-None, tuples of those, NumPy float64/int64/bool arrays, and functions that
-compiled code returned) and runs the chosen backend.
+the graph is then cached. On the interpreter, calling checks the arguments
+(ints, floats, bools, None, tuples of those, NumPy float64/int64/bool arrays,
+and functions that compiled code returned) and runs it. On the CPU backend
+(`backend.cpu`), each argument type signature is compiled once to native
+code, and the object's `__call__` is then a builtin that goes straight to it;
+calls with NumPy arrays run on the interpreter until native arrays land.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ import types
 from collections.abc import Callable
 from typing import Any, overload
 
+import numpy as np
+
 from tapeless import ad  # noqa: F401  (registers the AD primitives: grad, jvalue, ...)
 from tapeless.backend import interp
 from tapeless.backend.values import Closure
@@ -29,9 +34,15 @@ from tapeless.ir.types import AbstractType, typeof
 from tapeless.opt import optimize
 from tapeless.opt.infer import arg_type
 
+
+def has_array(args: tuple[Any, ...]) -> bool:
+    """Whether `args` hold a NumPy array (these run on the interpreter until native arrays land)."""
+    return any(isinstance(a, np.ndarray) or (isinstance(a, tuple) and has_array(a)) for a in args)
+
 #: Backends available now, and those later issues will add.
-BACKENDS = ("interp",)
-_PLANNED = ("cpu", "ptx")
+BACKENDS = ("cpu", "interp")
+DEFAULT_BACKEND = "cpu"
+_PLANNED = ("ptx",)
 
 
 class CompiledFunction:
@@ -50,6 +61,12 @@ class CompiledFunction:
         self.backend = backend
         self._graph: Graph | None = None
         self._entry: Closure | None = None
+        self._native = _native_dispatch(self, lambda: self.graph) if backend == "cpu" else None
+
+    @property
+    def natives(self) -> dict[Any, Any]:
+        """The CPU backend's compiled signatures (`backend.cpu.compiler.Native` per signature)."""
+        return self._native.natives if self._native is not None else {}
 
     @property
     def __tapeless_function__(self) -> types.FunctionType:
@@ -73,6 +90,8 @@ class CompiledFunction:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if kwargs:
             args = self._bind_keywords(args, kwargs)
+        if self._native is not None and not has_array(args):
+            return self._native.fallback(*args)
         entry = self._closure()
         values = tuple(_check_argument(self, i, a) for i, a in enumerate(args))
         return entry(*values)
@@ -90,6 +109,25 @@ class CompiledFunction:
 
     def __repr__(self) -> str:
         return f"<tapeless.compile({self.__qualname__}, backend={self.backend!r})>"
+
+
+def _native_dispatch(owner: Any, graph: Callable[[], Graph]) -> Any:
+    """A CPU-backend dispatcher that installs its native entry as `owner`'s `__call__`.
+
+    `owner` gets a class of its own, so that setting `__call__` on it affects
+    this object only; calls the entry does not take (new types, keywords,
+    arrays) reach `owner`'s original `__call__` through the entry's fallback.
+    """
+    from tapeless.backend.cpu.compiler import Dispatcher
+
+    base = type(owner)
+    owner.__class__ = type(base.__name__, (base,), {"__slots__": ()} if hasattr(base, "__slots__") else {})
+    slow = functools.partial(base.__call__, owner)
+
+    def install(entry: Callable[..., Any]) -> None:
+        type(owner).__call__ = entry if isinstance(entry, types.BuiltinFunctionType) else staticmethod(entry)
+
+    return Dispatcher(getattr(owner, "__name__", "f"), graph, install, slow)
 
 
 def _check_argument(fn: CompiledFunction | GradFunction, index: int, value: Any) -> Any:
@@ -120,17 +158,17 @@ def _check_argument(fn: CompiledFunction | GradFunction, index: int, value: Any)
 
 
 @overload
-def compile(fn: Callable[..., Any], *, backend: str = "interp") -> CompiledFunction: ...
+def compile(fn: Callable[..., Any], *, backend: str = DEFAULT_BACKEND) -> CompiledFunction: ...
 
 
 @overload
 def compile(
-    fn: None = None, *, backend: str = "interp"
+    fn: None = None, *, backend: str = DEFAULT_BACKEND
 ) -> Callable[[Callable[..., Any]], CompiledFunction]: ...
 
 
 def compile(
-    fn: Callable[..., Any] | None = None, *, backend: str = "interp"
+    fn: Callable[..., Any] | None = None, *, backend: str = DEFAULT_BACKEND
 ) -> CompiledFunction | Callable[[Callable[..., Any]], CompiledFunction]:
     """Compile `fn` with `backend`; usable as `@compile`, `@compile(backend=...)` or `compile(f)`.
 
@@ -142,12 +180,12 @@ def compile(
         raise TapelessError(
             f"unknown backend {backend!r}; available: {', '.join(map(repr, BACKENDS))}{later}",
             construct="compile",
-            hint='use backend="interp"',
+            hint='use backend="cpu" or backend="interp"',
         )
 
     def wrap(f: Callable[..., Any]) -> Any:
         if isinstance(f, GradFunction):
-            return f  # already a function of the IR; runs on the interpreter
+            return GradFunction(f._fn, f._argnums_given, f._with_value, backend)
         if isinstance(f, CompiledFunction):
             out = CompiledFunction(f._fn, backend)
             out._graph = f._graph
@@ -168,22 +206,36 @@ def compile(
 class GradFunction:
     """`grad(fn)` / `value_and_grad(fn)`: the derivative as a function.
 
-    Calling it optimizes the derivative's graph for the types of the
-    arguments (`opt.optimize(arg_types=...)`, cached per type signature) and
-    runs it on the reference interpreter; `compile`, `grad` and compiled code
-    take it like any function (`__tapeless_graph__`, the unoptimized graph).
+    On the CPU backend (the default; a `CompiledFunction`'s own backend when
+    `fn` is one) each argument type signature compiles to native code, as
+    `compile` does. On the interpreter, calling optimizes the derivative's
+    graph for the types of the arguments (`opt.optimize(arg_types=...)`,
+    cached per type signature) and runs it. `compile`, `grad` and compiled
+    code take it like any function (`__tapeless_graph__`, the unoptimized graph).
     """
 
-    def __init__(self, fn: Any, argnums: Any, with_value: bool) -> None:
+    def __init__(self, fn: Any, argnums: Any, with_value: bool, backend: str | None = None) -> None:
         from tapeless.ad.grad import _normalize_argnums
 
         self._fn = fn
+        self._argnums_given = argnums
         self._argnums, self._single = _normalize_argnums(argnums)
         self._with_value = with_value
         self._graph: Graph | None = None
         self._entries: dict[tuple[AbstractType, ...], Closure] = {}
         name = getattr(fn, "__name__", "f")
         self.__name__ = f"{'value_and_grad' if with_value else 'grad'}({name})"
+        if backend is None:
+            backend = getattr(fn, "backend", DEFAULT_BACKEND)
+        self.backend = backend
+        self._native = (
+            _native_dispatch(self, lambda: self.__tapeless_graph__) if backend == "cpu" else None
+        )
+
+    @property
+    def natives(self) -> dict[Any, Any]:
+        """The CPU backend's compiled signatures (`backend.cpu.compiler.Native` per signature)."""
+        return self._native.natives if self._native is not None else {}
 
     @property
     def __tapeless_graph__(self) -> Graph:
@@ -196,6 +248,8 @@ class GradFunction:
         return self._graph
 
     def __call__(self, *args: Any) -> Any:
+        if self._native is not None and not has_array(args):
+            return self._native.fallback(*args)
         values = tuple(_check_argument(self, i, a) for i, a in enumerate(args))
         return self._entry(values)(*values)
 
@@ -229,19 +283,31 @@ def _graph_of(fn: Any) -> Graph:
     return parse_function(fn)
 
 
-def grad(fn: Any, argnums: int | tuple[int, ...] = 0) -> GradFunction:
+def grad(fn: Any, argnums: int | tuple[int, ...] = 0, *, backend: str | None = None) -> GradFunction:
     """The gradient of `fn` with respect to argument(s) `argnums`.
 
     `fn` must return a float scalar; the gradient has the structure of the
     argument (a float, a tuple, an array of the same shape). Works on any
     function `compile` takes, on its own results, and inside compiled code.
     """
-    return GradFunction(fn, argnums, with_value=False)
+    return GradFunction(fn, argnums, False, _backend(backend))
 
 
-def value_and_grad(fn: Any, argnums: int | tuple[int, ...] = 0) -> GradFunction:
+def value_and_grad(
+    fn: Any, argnums: int | tuple[int, ...] = 0, *, backend: str | None = None
+) -> GradFunction:
     """`(fn(*args), grad(fn, argnums)(*args))` in one pass."""
-    return GradFunction(fn, argnums, with_value=True)
+    return GradFunction(fn, argnums, True, _backend(backend))
+
+
+def _backend(backend: str | None) -> str | None:
+    if backend is not None and backend not in BACKENDS:
+        raise TapelessError(
+            f"unknown backend {backend!r}; available: {', '.join(map(repr, BACKENDS))}",
+            construct="grad",
+            hint='use backend="cpu" or backend="interp"',
+        )
+    return backend
 
 
 def _register_special_forms() -> None:

@@ -1,0 +1,1 @@
+"""The native CPU backend: LLVM JIT (`jit`) and the Python -> native entry (`entry`)."""

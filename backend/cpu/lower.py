@@ -1,0 +1,642 @@
+"""LLVM lowering of a `Specialization`: closure conversion, tail calls as jumps.
+
+Expects: a specialization whose root's arguments and result are data
+(scalars, None, tuples of those). Guarantees: one LLVM module with
+
+- one function per instance, `i32 f(ptr env, <params>..., ptr out)`: it
+  returns a status (0, or an error code of `runtime`), writes its result to
+  `out`, and reads its free variables from `env`;
+- an exported entry `i32 entry(<leaves of the arguments>..., ptr out)` with
+  the ABI of `backend.cpu.entry`: it sets the stack guard, marks the arena,
+  calls the root, stores the result's leaves in 8-byte slots and releases
+  what the call allocated in the arena.
+
+Representation: f64/i64/bool are double/i64/i1; tuples are structs; None and
+empty AD environments are empty structs; a function value of an `FnSet` is a
+struct of a tag (its index in the set, when it has several members) and a
+pointer to its closure's environment (when a member has free variables),
+bump-allocated in the arena. A value flowing into a wider `FnSet` (an `if`
+choosing between two functions) is re-tagged (`coerce`).
+
+Tail calls: the function of instance E also holds, as blocks, every instance
+of E's recursive component that E reaches by tail calls and that returns the
+same type; such a call is a jump, so loops (tail recursion in the IR) run in
+constant stack. Other calls are calls; the functions of a component that
+recurses by non-tail calls check the stack guard on entry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import llvmlite.binding as llvm
+import networkx as nx
+from llvmlite import ir
+
+from tapeless.backend.cpu import jit, runtime
+from tapeless.backend.cpu.primtypes import constant_index, primitive_type
+from tapeless.backend.cpu.scalars import F64, I1, I32, I64, LTYPES, ScalarOps
+from tapeless.backend.cpu.specialize import Closure, FnSet, Instance, Specialization
+from tapeless.errors import InternalError, TypeInferenceError
+from tapeless.ir.nodes import Apply, Constant, Graph, Node
+from tapeless.ir.primitives import Primitive
+from tapeless.ir.types import AbstractType, NoneType, Scalar, TupleType
+from tapeless.opt.infer import EnvType
+
+PTR = ir.PointerType()
+EMPTY = ir.LiteralStructType([])
+OUT_OF_MEMORY = (MemoryError, "out of memory for closures in native code")
+CHUNK = 1 << 20
+
+
+def ltype(t: AbstractType) -> ir.Type:
+    """The LLVM type of a value of type `t`."""
+    if isinstance(t, Scalar):
+        return LTYPES[t.kind]
+    if isinstance(t, TupleType):
+        return ir.LiteralStructType([ltype(e) for e in t.elements])
+    if isinstance(t, NoneType | EnvType):
+        return EMPTY
+    if isinstance(t, FnSet):
+        fields: list[ir.Type] = []
+        if len(t.members) > 1:
+            fields.append(I32)
+        if has_env(t):
+            fields.append(PTR)
+        return ir.LiteralStructType(fields)
+    raise InternalError(f"no LLVM type for {t}")
+
+
+def has_env(t: FnSet) -> bool:
+    return any(isinstance(m, Closure) and m.context is not None for m in t.members)
+
+
+def contains_function(t: AbstractType) -> bool:
+    if isinstance(t, TupleType):
+        return any(contains_function(e) for e in t.elements)
+    return isinstance(t, FnSet)
+
+
+def leaves(t: AbstractType) -> list[tuple[tuple[int, ...], str]]:
+    """The scalar leaves of a data type: (path of struct indices, kind), in order."""
+    if isinstance(t, Scalar):
+        return [((), t.kind)]
+    if isinstance(t, TupleType):
+        return [((i, *path), kind) for i, e in enumerate(t.elements) for path, kind in leaves(e)]
+    return []
+
+
+@dataclass
+class _Block:
+    """An instance lowered as blocks of a function: its parameters live in allocas."""
+
+    inst: Instance
+    start: ir.Block
+    params: list[ir.AllocaInstr]
+    env: ir.AllocaInstr
+    values: dict[Node, ir.Value] = field(default_factory=dict)
+
+
+class ModuleLowering:
+    """The LLVM module for one specialization (see the module docstring)."""
+
+    def __init__(self, spec: Specialization, name: str) -> None:
+        self.spec = spec
+        self.module = ir.Module(name=name)
+        self.module.triple = jit.target_triple()
+        self.module.data_layout = jit.data_layout()
+        self.target_data = llvm.create_target_data(jit.data_layout())
+        self.functions: dict[Instance, ir.Function] = {}
+        self.pending: list[Instance] = []
+        self._components()
+        self.entry_name = jit.unique_name(f"tl_entry_{_clean(spec.root.name)}")
+        root = spec.root
+        if contains_function(root.output or NoneType()):
+            raise TypeInferenceError(
+                f"{root.graph.name} returns a function; native code returns data only",
+                root.graph.loc,
+                construct="native compilation",
+                hint='return numbers or tuples, or run it with backend="interp"',
+            )
+        self._runtime()
+        self._entry()
+        while self.pending:
+            FunctionLowering(self, self.pending.pop()).lower()
+
+    # -- the call graph -------------------------------------------------------------
+    def _components(self) -> None:
+        calls = nx.DiGraph()
+        tail: set[tuple[Instance, Instance]] = set()
+        for inst in self.spec:
+            calls.add_node(inst)
+            for node, callees in inst.calls.items():
+                for callee in callees:
+                    calls.add_edge(inst, callee)
+                    if inst.graph.has_output and inst.graph.output is node:
+                        tail.add((inst, callee))
+        self.component: dict[Instance, int] = {}
+        self.guarded: set[int] = set()
+        for i, comp in enumerate(nx.strongly_connected_components(calls)):
+            for inst in comp:
+                self.component[inst] = i
+        for u, v in calls.edges:
+            same = self.component[u] == self.component[v]
+            if same and (u, v) not in tail:
+                self.guarded.add(self.component[u])
+        self.tail_edges = tail
+
+    def jumps(self, caller: Instance, callee: Instance, entry: Instance) -> bool:
+        """Whether a tail call from `caller` to `callee` in `entry`'s function is a jump."""
+        return (
+            (caller, callee) in self.tail_edges
+            and self.component[callee] == self.component[entry]
+            and callee.output == entry.output
+        )
+
+    def function(self, inst: Instance) -> ir.Function:
+        fn = self.functions.get(inst)
+        if fn is None:
+            params = [PTR, *(ltype(t) for t in inst.args), PTR]
+            name = jit.unique_name(f"tl_{_clean(inst.name)}")
+            fn = ir.Function(self.module, ir.FunctionType(I32, params), name)
+            fn.linkage = "internal"
+            self.functions[inst] = fn
+            self.pending.append(inst)
+        return fn
+
+    def env_type(self, c: Closure) -> ir.LiteralStructType:
+        assert c.context is not None
+        fvs = self.spec.free_variables(c.graph)
+        types = [self.spec.type_of(c.context, x) for x in fvs]
+        return ir.LiteralStructType([ltype(t) if t is not None else EMPTY for t in types])
+
+    def size_of(self, t: ir.Type) -> int:
+        return int(t.get_abi_size(self.target_data))
+
+    # -- the runtime: state, arena ----------------------------------------------------
+    def state_slot(self, builder: ir.IRBuilder, slot: int) -> ir.Value:
+        address = ir.Constant(I64, runtime.STATE_ADDRESS + 8 * slot)
+        return builder.inttoptr(address, PTR)
+
+    def _runtime(self) -> None:
+        self.malloc = ir.Function(self.module, ir.FunctionType(PTR, [I64]), "malloc")
+        self.free = ir.Function(self.module, ir.FunctionType(ir.VoidType(), [PTR]), "free")
+        self.frameaddress = ir.Function(
+            self.module, ir.FunctionType(PTR, [I32]), "llvm.frameaddress.p0"
+        )
+        self._arena_grow()
+        self._arena_alloc()
+        self._arena_release()
+
+    def _arena_grow(self) -> None:
+        """`ptr grow(i64 size)`: a new chunk (the spare one if it fits), or null."""
+        fn = self.arena_grow = ir.Function(self.module, ir.FunctionType(PTR, [I64]), "arena_grow")
+        fn.linkage = "internal"
+        fn.attributes.add("noinline")
+        b = ir.IRBuilder(fn.append_basic_block("entry"))
+        (size,) = fn.args
+        total = b.add(size, ir.Constant(I64, 16))
+        big = b.icmp_unsigned(">", total, ir.Constant(I64, CHUNK))
+        length = b.select(big, total, ir.Constant(I64, CHUNK))
+        chunk = b.call(self.malloc, [length])
+        fail = fn.append_basic_block("fail")
+        ok = fn.append_basic_block("ok")
+        b.cbranch(b.icmp_unsigned("==", b.ptrtoint(chunk, I64), ir.Constant(I64, 0)), fail, ok)
+        b.position_at_end(fail)
+        b.ret(ir.Constant(PTR, None))
+        b.position_at_end(ok)
+        chunks = self.state_slot(b, runtime.ARENA_CHUNKS)
+        b.store(b.load(chunks, typ=I64), chunk)
+        b.store(b.ptrtoint(chunk, I64), chunks)
+        base = b.add(b.ptrtoint(chunk, I64), ir.Constant(I64, 16))
+        b.store(b.add(base, size), self.state_slot(b, runtime.ARENA_PTR))
+        b.store(b.add(b.ptrtoint(chunk, I64), length), self.state_slot(b, runtime.ARENA_END))
+        b.ret(b.inttoptr(base, PTR))
+
+    def _arena_alloc(self) -> None:
+        fn = self.arena_alloc = ir.Function(self.module, ir.FunctionType(PTR, [I64]), "arena_alloc")
+        fn.linkage = "internal"
+        b = ir.IRBuilder(fn.append_basic_block("entry"))
+        (size,) = fn.args
+        ptr_slot = self.state_slot(b, runtime.ARENA_PTR)
+        p = b.load(ptr_slot, typ=I64)
+        end = b.load(self.state_slot(b, runtime.ARENA_END), typ=I64)
+        np_ = b.add(p, size)
+        fits = b.and_(b.icmp_unsigned("<=", np_, end), b.icmp_unsigned("!=", p, ir.Constant(I64, 0)))
+        fast = fn.append_basic_block("fast")
+        slow = fn.append_basic_block("slow")
+        b.cbranch(fits, fast, slow)
+        b.position_at_end(fast)
+        b.store(np_, ptr_slot)
+        b.ret(b.inttoptr(p, PTR))
+        b.position_at_end(slow)
+        b.ret(b.call(self.arena_grow, [size]))
+
+    def _arena_release(self) -> None:
+        """`void release(i64 chunks, i64 ptr, i64 end)`: free the chunks added since the mark."""
+        fn = self.arena_release = ir.Function(
+            self.module, ir.FunctionType(ir.VoidType(), [I64, I64, I64]), "arena_release"
+        )
+        fn.linkage = "internal"
+        saved_chunks, saved_ptr, saved_end = fn.args
+        b = ir.IRBuilder(fn.append_basic_block("entry"))
+        chunks = self.state_slot(b, runtime.ARENA_CHUNKS)
+        head = fn.append_basic_block("head")
+        body = fn.append_basic_block("body")
+        done = fn.append_basic_block("done")
+        b.branch(head)
+        b.position_at_end(head)
+        current = b.load(chunks, typ=I64)
+        b.cbranch(b.icmp_unsigned("==", current, saved_chunks), done, body)
+        b.position_at_end(body)
+        chunk = b.inttoptr(current, PTR)
+        b.store(b.load(chunk, typ=I64), chunks)
+        b.call(self.free, [chunk])
+        b.branch(head)
+        b.position_at_end(done)
+        b.store(saved_ptr, self.state_slot(b, runtime.ARENA_PTR))
+        b.store(saved_end, self.state_slot(b, runtime.ARENA_END))
+        b.ret_void()
+
+    # -- the entry --------------------------------------------------------------------
+    def _entry(self) -> None:
+        root = self.spec.root
+        arg_leaves = [leaves(t) for t in root.args]
+        params: list[ir.Type] = [LTYPES[k] for ls in arg_leaves for _, k in ls]
+        fn = ir.Function(self.module, ir.FunctionType(I32, [*params, PTR]), self.entry_name)
+        b = ir.IRBuilder(fn.append_basic_block("entry"))
+        sp = b.ptrtoint(b.call(self.frameaddress, [ir.Constant(I32, 0)]), I64)
+        budget = b.load(self.state_slot(b, runtime.STACK_BUDGET), typ=I64)
+        b.store(b.sub(sp, budget), self.state_slot(b, runtime.STACK_LIMIT))
+        marks = [
+            b.load(self.state_slot(b, s), typ=I64)
+            for s in (runtime.ARENA_CHUNKS, runtime.ARENA_PTR, runtime.ARENA_END)
+        ]
+        it = iter(fn.args[:-1])
+        args = []
+        for t, ls in zip(root.args, arg_leaves, strict=True):
+            value: ir.Value = ir.Constant(ltype(t), None)
+            for path, _ in ls:
+                value = b.insert_value(value, next(it), list(path)) if path else next(it)
+            args.append(value)
+        assert root.output is not None
+        out_type = ltype(root.output)
+        out = b.alloca(out_type)
+        status = b.call(self.function(root), [ir.Constant(PTR, None), *args, out])
+        ok = fn.append_basic_block("ok")
+        done = fn.append_basic_block("done")
+        b.cbranch(b.icmp_signed("==", status, ir.Constant(I32, 0)), ok, done)
+        b.position_at_end(ok)
+        result = b.load(out, typ=out_type)
+        slots = fn.args[-1]
+        for i, (path, kind) in enumerate(leaves(root.output)):
+            leaf = b.extract_value(result, list(path)) if path else result
+            if kind == "bool":
+                leaf = b.zext(leaf, I64)
+            slot = b.gep(slots, [ir.Constant(I64, i)], source_etype=I64)
+            b.store(leaf, slot)
+        b.branch(done)
+        b.position_at_end(done)
+        b.call(self.arena_release, marks)
+        b.ret(status)
+
+
+class FunctionLowering:
+    """The LLVM function of instance `entry`, with the blocks of the instances it jumps to."""
+
+    def __init__(self, lowering: ModuleLowering, entry: Instance) -> None:
+        self.m = lowering
+        self.spec = lowering.spec
+        self.entry = entry
+        self.fn = lowering.functions[entry]
+        self.allocas = ir.IRBuilder(self.fn.append_basic_block("allocas"))
+        self.b = ir.IRBuilder(self.fn.append_basic_block("entry"))
+        self.blocks: dict[Instance, _Block] = {}
+        self.todo: list[_Block] = []
+        self.ops = ScalarOps(lowering.module, self.b, self.fail)
+        assert entry.output is not None
+        self.out_type = ltype(entry.output)
+
+    def fail(self, code: int) -> None:
+        self.b.ret(ir.Constant(I32, code))
+
+    def alloca(self, t: ir.Type) -> ir.AllocaInstr:
+        """A stack slot in the function's first block (where mem2reg promotes it)."""
+        return self.allocas.alloca(t)
+
+    def lower(self) -> None:
+        b = self.b
+        if self.m.component[self.entry] in self.m.guarded:
+            sp = b.ptrtoint(b.call(self.m.frameaddress, [ir.Constant(I32, 0)]), I64)
+            limit = b.load(self.m.state_slot(b, runtime.STACK_LIMIT), typ=I64)
+            with b.if_then(b.icmp_unsigned("<", sp, limit), likely=False):
+                b.ret(ir.Constant(I32, runtime.DEEP))
+                b.position_at_end(b.append_basic_block("unreachable"))
+        first = self.block(self.entry)
+        env, *params = self.fn.args[:-1]
+        b.store(env, first.env)
+        for slot, value in zip(first.params, params, strict=True):
+            b.store(value, slot)
+        b.branch(first.start)
+        while self.todo:
+            self.body(self.todo.pop())
+        self.allocas.branch(self.fn.blocks[1])
+
+    def block(self, inst: Instance) -> _Block:
+        blk = self.blocks.get(inst)
+        if blk is None:
+            params = [self.alloca(ltype(t)) for t in inst.args]
+            blk = _Block(inst, self.fn.append_basic_block(_clean(inst.name)), params, self.alloca(PTR))
+            self.blocks[inst] = blk
+            self.todo.append(blk)
+        return blk
+
+    # -- one instance's body ----------------------------------------------------------
+    def body(self, blk: _Block) -> None:
+        b = self.b
+        b.position_at_end(blk.start)
+        inst = blk.inst
+        for p, slot, t in zip(inst.graph.parameters, blk.params, inst.args, strict=True):
+            blk.values[p] = b.load(slot, typ=ltype(t))
+        output = inst.graph.output
+        for node in self.spec.schedule(inst.graph):
+            if node is output:
+                break
+            blk.values[node] = self.apply(blk, node)
+        if isinstance(output, Apply) and output.graph is inst.graph:
+            self.tail(blk, output)
+        else:
+            self.ret(self.value(blk, output), self.type(blk, output))
+
+    def ret(self, value: ir.Value, t: AbstractType) -> None:
+        assert self.entry.output is not None
+        value = self.coerce(value, t, self.entry.output)
+        self.b.store(value, self.fn.args[-1])
+        self.b.ret(ir.Constant(I32, 0))
+
+    def type(self, blk: _Block, node: Node) -> AbstractType:
+        t = self.spec.type_of(blk.inst, node)
+        if t is None:
+            raise InternalError(f"{node!r} has no type in {blk.inst.name}")
+        return t
+
+    def value(self, blk: _Block, node: Node) -> ir.Value:
+        """The value of `node` in `blk`: computed, a constant, or loaded from the environment."""
+        v = blk.values.get(node)
+        if v is not None:
+            return v
+        if isinstance(node, Constant):
+            return self.constant(blk, node)
+        g = blk.inst.graph
+        if node.owner is not g:
+            fvs = self.spec.free_variables(g)
+            closure = Closure(g, blk.inst.context)
+            env_type = self.m.env_type(closure)
+            env = self.b.load(blk.env, typ=PTR)
+            index = fvs.index(node)
+            slot = self.b.gep(env, [ir.Constant(I32, 0), ir.Constant(I32, index)], source_etype=env_type)
+            v = self.b.load(slot, typ=env_type.elements[index])
+            blk.values[node] = v
+            return v
+        raise InternalError(f"{node!r} used before it is computed in {blk.inst.name}")
+
+    def constant(self, blk: _Block, node: Constant) -> ir.Value:
+        t = self.type(blk, node)
+        value = node.value
+        if isinstance(value, Graph):
+            assert isinstance(t, FnSet)
+            return self.make_closure(blk, t)
+        return _constant(t, value)
+
+    def make_closure(self, blk: _Block, t: FnSet) -> ir.Value:
+        (c,) = t.members
+        assert isinstance(c, Closure)
+        value: ir.Value = ir.Constant(ltype(t), None)
+        if c.context is None:
+            return value
+        env_type = self.m.env_type(c)
+        size = max(16, (self.m.size_of(env_type) + 15) // 16 * 16)
+        env = self.b.call(self.m.arena_alloc, [ir.Constant(I64, size)])
+        null = self.b.icmp_unsigned("==", self.b.ptrtoint(env, I64), ir.Constant(I64, 0))
+        self.ops.raise_if(null, OUT_OF_MEMORY)
+        for i, x in enumerate(self.spec.free_variables(c.graph)):
+            slot = self.b.gep(env, [ir.Constant(I32, 0), ir.Constant(I32, i)], source_etype=env_type)
+            self.b.store(self.value(blk, x), slot)
+        return self.b.insert_value(value, env, 0)
+
+    # -- applications -----------------------------------------------------------------
+    def apply(self, blk: _Block, node: Apply) -> ir.Value:
+        fn_type = self.type(blk, node.inputs[0])
+        assert isinstance(fn_type, FnSet)
+        result_type = self.type(blk, node)
+        if len(fn_type.members) == 1:
+            return self.call_member(blk, node, 0, result_type)
+        slot = self.alloca(ltype(result_type))
+        after = self.fn.append_basic_block("after")
+        self.dispatch(blk, node, lambda k: self._store_member(blk, node, k, result_type, slot, after))
+        self.b.position_at_end(after)
+        return self.b.load(slot, typ=ltype(result_type))
+
+    def _store_member(
+        self, blk: _Block, node: Apply, k: int, t: AbstractType, slot: ir.Value, after: ir.Block
+    ) -> None:
+        self.b.store(self.call_member(blk, node, k, t), slot)
+        self.b.branch(after)
+
+    def dispatch(self, blk: _Block, node: Apply, each: object) -> None:
+        """Switch on the tag of the called function value; `each(k)` lowers member k."""
+        fn_type = self.type(blk, node.inputs[0])
+        assert isinstance(fn_type, FnSet) and callable(each)
+        tag = self.b.extract_value(self.value(blk, node.inputs[0]), 0)
+        cases = [self.fn.append_basic_block(f"member{k}") for k in range(len(fn_type.members))]
+        switch = self.b.switch(tag, cases[-1])
+        for k, block in enumerate(cases[:-1]):
+            switch.add_case(ir.Constant(I32, k), block)
+        for k, block in enumerate(cases):
+            self.b.position_at_end(block)
+            each(k)
+
+    def callee(self, blk: _Block, node: Apply, k: int) -> Instance | Primitive:
+        fn_type = self.type(blk, node.inputs[0])
+        assert isinstance(fn_type, FnSet)
+        member = fn_type.members[k]
+        if isinstance(member, Primitive):
+            return member
+        position = sum(isinstance(m, Closure) for m in fn_type.members[:k])
+        return blk.inst.calls[node][position]
+
+    def env_of(self, blk: _Block, node: Apply, k: int) -> ir.Value:
+        fn_type = self.type(blk, node.inputs[0])
+        assert isinstance(fn_type, FnSet)
+        member = fn_type.members[k]
+        if isinstance(member, Closure) and member.context is not None:
+            index = 1 if len(fn_type.members) > 1 else 0
+            return self.b.extract_value(self.value(blk, node.inputs[0]), index)
+        return ir.Constant(PTR, None)
+
+    def call_member(self, blk: _Block, node: Apply, k: int, t: AbstractType) -> ir.Value:
+        """Member k of the called value applied to the arguments, as a value of type `t`."""
+        callee = self.callee(blk, node, k)
+        arg_types = [self.type(blk, x) for x in node.inputs[1:]]
+        args = [self.value(blk, x) for x in node.inputs[1:]]
+        if isinstance(callee, Primitive):
+            out = primitive_type(callee, node, arg_types)
+            return self.coerce(self.primitive(blk, node, callee, args, arg_types, out), out, t)
+        assert callee.output is not None
+        out_type = ltype(callee.output)
+        out = self.alloca(out_type)
+        status = self.b.call(self.m.function(callee), [self.env_of(blk, node, k), *args, out])
+        failed = self.b.icmp_signed("!=", status, ir.Constant(I32, 0))
+        with self.b.if_then(failed, likely=False):
+            self.b.ret(status)
+            self.b.position_at_end(self.b.append_basic_block("unreachable"))
+        return self.coerce(self.b.load(out, typ=out_type), callee.output, t)
+
+    def tail(self, blk: _Block, node: Apply) -> None:
+        """The output `node` of `blk`: jumps to instances of this function, else call and return."""
+        fn_type = self.type(blk, node.inputs[0])
+        assert isinstance(fn_type, FnSet)
+        t = self.type(blk, node)
+
+        def each(k: int) -> None:
+            callee = self.callee(blk, node, k)
+            if isinstance(callee, Instance) and self.m.jumps(blk.inst, callee, self.entry):
+                target = self.block(callee)
+                self.b.store(self.env_of(blk, node, k), target.env)
+                for x, slot in zip(node.inputs[1:], target.params, strict=True):
+                    self.b.store(self.value(blk, x), slot)
+                self.b.branch(target.start)
+            else:
+                self.ret(self.call_member(blk, node, k, t), t)
+
+        if len(fn_type.members) == 1:
+            each(0)
+        else:
+            self.dispatch(blk, node, each)
+
+    # -- structure and primitives -----------------------------------------------------
+    def primitive(
+        self,
+        blk: _Block,
+        node: Apply,
+        p: Primitive,
+        args: list[ir.Value],
+        types: list[AbstractType],
+        out: AbstractType,
+    ) -> ir.Value:
+        b = self.b
+        name = p.name
+        if name == "make_tuple":
+            value: ir.Value = ir.Constant(ltype(out), None)
+            for i, a in enumerate(args):
+                value = b.insert_value(value, a, i)
+            return value
+        if name == "getitem":
+            return self.getitem(node, args, types)
+        if name == "switch":
+            c, x, y = args
+            return b.select(c, self.coerce(x, types[1], out), self.coerce(y, types[2], out))
+        if name in ("unpack_check", "jvalue", "check_wrt", "stop_gradient", "sens_like"):
+            return args[0]
+        if name == "len":
+            t = types[0]
+            assert isinstance(t, TupleType)
+            return ir.Constant(I64, len(t.elements))
+        if name == "zeros_like":
+            return ir.Constant(ltype(out), None)
+        if name == "grad_seed":
+            return ir.Constant(F64, 1.0)
+        if name == "gadd":
+            return self.gadd(args[0], args[1], out)
+        if name == "getitem_sens":
+            value = ir.Constant(ltype(out), None)
+            return b.insert_value(value, args[2], constant_index(node) % len(ltype(out).elements))
+        kinds = [t.kind for t in types if isinstance(t, Scalar)]
+        assert isinstance(out, Scalar) and len(kinds) == len(types)
+        return self.ops.emit(name, args, kinds, out.kind)
+
+    def gadd(self, x: ir.Value, y: ir.Value, t: AbstractType) -> ir.Value:
+        if t == Scalar("f64"):
+            return self.b.fadd(x, y)
+        if isinstance(t, TupleType):
+            value: ir.Value = ir.Constant(ltype(t), None)
+            for i, e in enumerate(t.elements):
+                item = self.gadd(self.b.extract_value(x, i), self.b.extract_value(y, i), e)
+                value = self.b.insert_value(value, item, i)
+            return value
+        return x  # empty environments
+
+    def getitem(self, node: Apply, args: list[ir.Value], types: list[AbstractType]) -> ir.Value:
+        t = types[0]
+        assert isinstance(t, TupleType)
+        n = len(t.elements)
+        index = node.inputs[2]
+        if isinstance(index, Constant):
+            return self.b.extract_value(args[0], constant_index(node) % n)
+        b = self.b
+        element = ltype(t.elements[0])
+        i = self.ops.to_i64(args[1], types[1].kind if isinstance(types[1], Scalar) else "i64")
+        i = b.select(b.icmp_signed("<", i, ir.Constant(I64, 0)), b.add(i, ir.Constant(I64, n)), i)
+        outside = b.icmp_unsigned(">=", i, ir.Constant(I64, n))
+        self.ops.raise_if(outside, (IndexError, "tuple index out of range"))
+        array = ir.ArrayType(element, n)
+        slot = self.alloca(ltype(t))
+        b.store(args[0], slot)
+        return b.load(b.gep(slot, [ir.Constant(I64, 0), i], source_etype=array), typ=element)
+
+    def coerce(self, value: ir.Value, have: AbstractType, want: AbstractType) -> ir.Value:
+        """`value` of type `have` represented as a value of the (wider) type `want`."""
+        if have == want:
+            return value
+        if isinstance(have, TupleType) and isinstance(want, TupleType):
+            out: ir.Value = ir.Constant(ltype(want), None)
+            for i, (h, w) in enumerate(zip(have.elements, want.elements, strict=True)):
+                out = self.b.insert_value(out, self.coerce(self.b.extract_value(value, i), h, w), i)
+            return out
+        if isinstance(have, FnSet) and isinstance(want, FnSet):
+            return self._retag(value, have, want)
+        raise InternalError(f"cannot coerce {have} to {want}")
+
+    def _retag(self, value: ir.Value, have: FnSet, want: FnSet) -> ir.Value:
+        b = self.b
+        tags = [want.members.index(m) for m in have.members]
+        if len(have.members) == 1:
+            tag: ir.Value = ir.Constant(I32, tags[0])
+        else:
+            old = b.extract_value(value, 0)
+            tag = ir.Constant(I32, tags[-1])
+            for k in range(len(tags) - 1):
+                tag = b.select(b.icmp_unsigned("==", old, ir.Constant(I32, k)), ir.Constant(I32, tags[k]), tag)
+        out: ir.Value = ir.Constant(ltype(want), None)
+        if len(want.members) > 1:
+            out = b.insert_value(out, tag, 0)
+        if has_env(want):
+            env: ir.Value = ir.Constant(PTR, None)
+            if has_env(have):
+                env = b.extract_value(value, 1 if len(have.members) > 1 else 0)
+            out = b.insert_value(out, env, 1 if len(want.members) > 1 else 0)
+        return out
+
+
+def _constant(t: AbstractType, value: object) -> ir.Constant:
+    if isinstance(t, Scalar):
+        if t.kind == "f64":
+            return ir.Constant(F64, float(value))  # type: ignore[arg-type]
+        if t.kind == "bool":
+            return ir.Constant(I1, int(bool(value)))
+        return ir.Constant(I64, int(value))  # type: ignore[call-overload]
+    if isinstance(t, TupleType):
+        assert isinstance(value, tuple)
+        return ir.Constant(
+            ltype(t), [_constant(e, v) for e, v in zip(t.elements, value, strict=True)]
+        )
+    if isinstance(t, FnSet):  # a primitive as a value: nothing to carry
+        return ir.Constant(ltype(t), None)
+    return ir.Constant(ltype(t), None)
+
+
+def _clean(name: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in name)[:48]
+
+
+__all__ = ["ModuleLowering", "leaves", "ltype"]

@@ -1,0 +1,241 @@
+"""The result type of a primitive applied to monomorphic argument types.
+
+Scalar primitives use their own type rules (`Primitive.infer`, the rules the
+interpreter's types follow) with constant values dropped; the primitives that
+move structure (tuples, functions, AD's sensitivities) have transfer
+functions here. A primitive the CPU backend has no lowering for, or types it
+cannot represent, give a `TypeInferenceError` at the call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tapeless.backend.cpu.specialize import BOOL, EMPTY_ENV, F64, I64, FnSet, describe
+from tapeless.errors import TapelessError, TapelessTypeError, TypeInferenceError
+from tapeless.ir.nodes import Apply, Constant
+from tapeless.ir.primitives import Primitive
+from tapeless.ir.types import AbstractType, NoneType, Scalar, TupleType
+from tapeless.opt.infer import EnvType
+
+Rule = Callable[[Apply, list[AbstractType]], AbstractType]
+
+#: Scalar primitives with a native lowering (`lower.py`), typed by their own rules.
+SCALAR_PRIMITIVES = frozenset(
+    {
+        "add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "integer_pow",
+        "neg", "pos", "abs", "eq", "ne", "lt", "le", "gt", "ge",
+        "scalar_min", "scalar_max", "float", "int", "truth", "not", "range_check",
+        "exp", "expm1", "log", "log1p", "log2", "log10", "log_base", "sqrt", "math_pow",
+        "sin", "cos", "tan", "asin", "acos", "atan", "atan2", "sinh", "cosh", "tanh",
+        "asinh", "acosh", "atanh", "degrees", "radians", "hypot", "floor", "ceil", "trunc",
+        "fabs", "copysign", "fmod", "sign_of", "safe_log",
+    }
+)  # fmt: skip
+
+
+def primitive_type(p: Primitive, node: Apply, args: list[AbstractType]) -> AbstractType:
+    """The type of `p(*args)` at `node`."""
+    special = _SPECIAL.get(p.name)
+    if special is not None:
+        return special(node, args)
+    if p.name not in SCALAR_PRIMITIVES:
+        raise _unsupported(node, f"the primitive {p.name} has no native lowering yet")
+    for t in args:
+        if not isinstance(t, Scalar):
+            raise _unsupported(node, f"{p.name} of {describe(t)} has no native lowering")
+    if p.name in ("scalar_min", "scalar_max") and len({t.kind for t in args if isinstance(t, Scalar)}) > 1:
+        raise _unsupported(node, f"{p.name[7:]}() of an int and a float keeps either type")
+    if p.name == "pow" and all(isinstance(t, Scalar) and t.kind != "f64" for t in args):
+        return I64
+    try:
+        out = p.infer(*args)
+    except TapelessError as e:
+        raise TypeInferenceError(e.message, node.loc, construct=e.construct, hint=e.hint) from None
+    if not isinstance(out, Scalar):
+        raise _unsupported(node, f"{p.name} gives {describe(out)}")
+    return out.without_value()
+
+
+def _unsupported(node: Apply, message: str) -> TypeInferenceError:
+    return TypeInferenceError(
+        message,
+        node.loc,
+        construct="native specialization",
+        hint='run this function with backend="interp"',
+    )
+
+
+# -- structure -------------------------------------------------------------------
+def _make_tuple(node: Apply, args: list[AbstractType]) -> AbstractType:
+    return TupleType(tuple(args))
+
+
+def constant_index(node: Apply, position: int = 2) -> int:
+    """The constant int at input `position` of `node` (a tuple index), or an error."""
+    i = node.inputs[position]
+    if isinstance(i, Constant) and isinstance(i.value, int):
+        return int(i.value)
+    raise _unsupported(node, "a tuple indexed by a computed int (native tuples take constant indices)")
+
+
+def _getitem(node: Apply, args: list[AbstractType]) -> AbstractType:
+    t = args[0]
+    if not isinstance(t, TupleType):
+        raise _unsupported(node, f"indexing {describe(t)}")
+    index = node.inputs[2]
+    if not (isinstance(index, Constant) and isinstance(index.value, int)):
+        if args[1] not in (I64, BOOL):
+            raise _unsupported(node, f"a tuple indexed by {describe(args[1])}")
+        kinds = set(t.elements)
+        if len(kinds) != 1:
+            raise _unsupported(
+                node, "a computed index into a tuple whose elements differ in type"
+            )
+        return t.elements[0]
+    i = constant_index(node)
+    n = len(t.elements)
+    if not -n <= i < n:
+        raise TypeInferenceError(
+            f"tuple index {i} out of range for a tuple of {n}", node.loc, construct="getitem"
+        )
+    return t.elements[i]
+
+
+def _len(node: Apply, args: list[AbstractType]) -> AbstractType:
+    if not isinstance(args[0], TupleType):
+        raise _unsupported(node, f"len of {describe(args[0])}")
+    return I64
+
+
+def _unpack_check(node: Apply, args: list[AbstractType]) -> AbstractType:
+    t = args[0]
+    n = constant_index(node)
+    if not isinstance(t, TupleType) or len(t.elements) != n:
+        raise TypeInferenceError(
+            f"cannot unpack {describe(t)} into {n} names", node.loc, construct="unpacking"
+        )
+    return t
+
+
+def _switch(node: Apply, args: list[AbstractType]) -> AbstractType:
+    from tapeless.backend.cpu.specialize import union
+
+    c, a, b = args
+    if c != BOOL:
+        raise _unsupported(node, f"a condition that is {describe(c)}")
+    out = union(a, b, node)
+    assert out is not None
+    return out
+
+
+# -- AD's primitives ---------------------------------------------------------------
+def sens_type(t: AbstractType) -> AbstractType:
+    """The type of a sensitivity of a value of type `t` (`zeros_like`)."""
+    if isinstance(t, Scalar | NoneType):
+        return F64
+    if isinstance(t, TupleType):
+        return TupleType(tuple(sens_type(e) for e in t.elements))
+    if isinstance(t, FnSet | EnvType):
+        return EMPTY_ENV
+    raise TypeInferenceError(f"no native sensitivity for {describe(t)}")
+
+
+def _zeros_like(node: Apply, args: list[AbstractType]) -> AbstractType:
+    return sens_type(args[0])
+
+
+def _gadd(node: Apply, args: list[AbstractType]) -> AbstractType:
+    a, b = args
+    if a == b and a in (F64, EMPTY_ENV):
+        return a
+    if isinstance(a, TupleType) and isinstance(b, TupleType) and len(a.elements) == len(b.elements):
+        return TupleType(tuple(_gadd(node, [x, y]) for x, y in zip(a.elements, b.elements, strict=True)))
+    if isinstance(a, EnvType) and isinstance(b, EnvType):
+        raise _unsupported(node, "sensitivities of closures' free variables (AD environments)")
+    raise _unsupported(node, f"adding sensitivities of {describe(a)} and {describe(b)}")
+
+
+def _sens_like(node: Apply, args: list[AbstractType]) -> AbstractType:
+    d, like = args
+    if d == F64 and isinstance(like, Scalar):
+        return F64
+    raise _unsupported(node, f"sens_like of {describe(d)} like {describe(like)}")
+
+
+def _identity(node: Apply, args: list[AbstractType]) -> AbstractType:
+    return args[0]
+
+
+def _data(t: AbstractType) -> bool:
+    if isinstance(t, TupleType):
+        return all(_data(e) for e in t.elements)
+    return isinstance(t, Scalar | NoneType)
+
+
+def _jvalue(node: Apply, args: list[AbstractType]) -> AbstractType:
+    if not _data(args[0]):
+        raise _unsupported(node, "differentiating a function value made at run time")
+    return args[0]
+
+
+def _floats(t: AbstractType) -> bool:
+    if isinstance(t, TupleType):
+        return all(_floats(e) for e in t.elements)
+    return t == F64
+
+
+def _check_wrt(node: Apply, args: list[AbstractType]) -> AbstractType:
+    x = args[0]
+    if not _floats(x):
+        argnum = constant_index(node)
+        raise TapelessTypeError(
+            f"cannot differentiate with respect to argument {argnum} of type {describe(x)}",
+            node.loc,
+            construct="grad",
+            hint="pass a float (write 2.0, not 2), or choose another argnum",
+        )
+    return x
+
+
+def _grad_seed(node: Apply, args: list[AbstractType]) -> AbstractType:
+    if args[0] != F64:
+        raise TypeInferenceError(
+            f"grad needs a function returning a float; this one returns {describe(args[0])}",
+            node.loc,
+            construct="grad",
+        )
+    return F64
+
+
+def _getitem_sens(node: Apply, args: list[AbstractType]) -> AbstractType:
+    x = args[0]
+    if not isinstance(x, TupleType):
+        raise _unsupported(node, f"the sensitivity of indexing {describe(x)}")
+    constant_index(node)
+    return sens_type(x)
+
+
+def _env_op(node: Apply, args: list[AbstractType]) -> AbstractType:
+    raise _unsupported(node, "sensitivities of closures' free variables (AD environments)")
+
+
+_SPECIAL: dict[str, Rule] = {
+    "make_tuple": _make_tuple,
+    "getitem": _getitem,
+    "len": _len,
+    "unpack_check": _unpack_check,
+    "switch": _switch,
+    "zeros_like": _zeros_like,
+    "gadd": _gadd,
+    "sens_like": _sens_like,
+    "jvalue": _jvalue,
+    "check_wrt": _check_wrt,
+    "stop_gradient": _identity,
+    "grad_seed": _grad_seed,
+    "getitem_sens": _getitem_sens,
+    "env_setitem": _env_op,
+    "env_getitem": _env_op,
+}
+
+__all__ = ["SCALAR_PRIMITIVES", "constant_index", "primitive_type", "sens_type"]

@@ -1,0 +1,106 @@
+"""What compiled code shares at run time: the error table, the arena and the stack guard.
+
+- **Errors.** Native functions return an `i32` status: 0 is success, `k >= 1`
+  means "raise `ERRORS[k - 1]`" (an exception class and its message, the
+  ones CPython gives), and `DEEP` means the stack budget ran out. `error_code`
+  gives each (class, message) pair one code for the whole process.
+- **Arena.** Closure environments that outlive their frame (a loop's
+  backpropagators) are bump-allocated in chunks from `malloc`; the outermost
+  compiled call frees every chunk it added when it returns. The arena's
+  state lives in `STATE`, a block of memory whose address compiled code
+  embeds as a constant.
+- **Stack guard.** Functions that recurse other than by tail calls compare
+  their frame address with `STATE[STACK_LIMIT]` and return `DEEP` below it.
+  The entry then hands the call to its dispatcher, which runs it again on a
+  thread with a large stack (`run_deep`), so a backpropagator chain of 10^7
+  links runs; beyond that stack too, a `RecursionError`.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+from collections.abc import Callable
+from typing import Any
+
+#: Slots of `STATE` (int64 each).
+STACK_LIMIT, ARENA_PTR, ARENA_END, ARENA_CHUNKS, STACK_BUDGET = range(5)
+STATE = (ctypes.c_int64 * 8)()
+STATE_ADDRESS = ctypes.addressof(STATE)
+
+#: The stack a call may use on the caller's thread before it is retried on a big one.
+MAIN_BUDGET = 1 << 20
+#: The big thread's stack, and what a call may use of it (virtual memory: pages are
+#: committed only as the recursion reaches them).
+DEEP_STACK = 8 << 30
+DEEP_BUDGET = DEEP_STACK - (1 << 20)
+STATE[STACK_BUDGET] = MAIN_BUDGET
+
+
+#: (exception class, message) per status code - 1; status 1 (`DEEP`) is "retry on a big stack",
+#: and raises this RecursionError only if an entry has no retry.
+ERRORS: list[tuple[type[BaseException], str]] = [
+    (RecursionError, "maximum recursion depth exceeded in native code")
+]
+DEEP = 1
+_CODES: dict[tuple[type[BaseException], str], int] = {ERRORS[0]: DEEP}
+_LOCK = threading.Lock()
+
+
+def error_code(exc: type[BaseException], message: str) -> int:
+    """The status code that makes the entry raise `exc(message)`."""
+    with _LOCK:
+        code = _CODES.get((exc, message))
+        if code is None:
+            ERRORS.append((exc, message))
+            code = _CODES[(exc, message)] = len(ERRORS)
+        return code
+
+
+def python_error(fn: Callable[..., Any], *args: Any) -> tuple[type[BaseException], str]:
+    """The exception CPython raises for `fn(*args)` (which must raise): its class and message."""
+    try:
+        fn(*args)
+    except Exception as e:  # the very exception to mirror
+        return type(e), str(e)
+    raise AssertionError(f"{fn!r}{args!r} did not raise")
+
+
+_DEEP_THREAD = "tapeless-deep-stack"
+
+
+def on_deep_stack() -> bool:
+    """Whether this is the big-stack thread of `run_deep` (whose budget is the last one)."""
+    return threading.current_thread().name == _DEEP_THREAD
+
+
+def run_deep(call: Callable[[], Any]) -> Any:
+    """`call()` on a thread whose stack is `DEEP_STACK` bytes, with that budget."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        STATE[STACK_BUDGET] = DEEP_BUDGET
+        try:
+            box["value"] = call()
+        except BaseException as e:  # handed back to the caller's thread
+            box["error"] = e
+        finally:
+            STATE[STACK_BUDGET] = MAIN_BUDGET
+
+    with _LOCK:
+        old = threading.stack_size(DEEP_STACK)
+        try:
+            thread = threading.Thread(target=target, name=_DEEP_THREAD)
+            thread.start()
+        finally:
+            threading.stack_size(old)
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+__all__ = [
+    "ARENA_CHUNKS", "ARENA_END", "ARENA_PTR", "DEEP", "ERRORS", "STACK_BUDGET", "STACK_LIMIT",
+    "STATE", "STATE_ADDRESS", "error_code", "on_deep_stack", "python_error", "run_deep",
+]  # fmt: skip

@@ -1,0 +1,321 @@
+"""Specialization: a polyvariant abstract interpretation that gives every graph
+one monomorphic type per way it is used.
+
+Expects: an (optimized) program whose root takes arguments of known types
+(`Scalar` f64/i64/bool, `NoneType`, `TupleType` of those). Guarantees: a
+`Specialization` whose `Instance`s each give a graph, the context its free
+variables come from, the types of its parameters, and a type for every node
+it computes; everything past this point is monomorphic. A program that
+cannot be typed so (an `if` giving an int on one path and a float on the
+other, a call of a value that is not a function, an unsupported primitive)
+raises a `TypeInferenceError` pointing at the source expression.
+
+Function values are `FnSet`s: the set of `Closure`s (a graph with the
+instance that made it, whose frame holds its free variables) and primitives
+that may flow to a point. A call of a closure is an instance keyed by
+(graph, context, argument types); recursion reaches a fixpoint: an
+instance's output starts unknown (`None`) and callers are evaluated again
+when it grows.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from tapeless.errors import InternalError, TypeInferenceError
+from tapeless.ir.analysis import Analysis, analyze
+from tapeless.ir.nodes import Apply, Constant, Graph, Node
+from tapeless.ir.primitives import Primitive
+from tapeless.ir.prims.ad import Env
+from tapeless.ir.types import AbstractType, NoneType, Scalar, TupleType
+from tapeless.opt.infer import EnvType
+
+F64 = Scalar("f64")
+I64 = Scalar("i64")
+BOOL = Scalar("bool")
+EMPTY_ENV = EnvType(True)
+#: Instances of one graph beyond which argument types are taken to grow without bound.
+MAX_INSTANCES = 64
+
+
+@dataclass(frozen=True, eq=False)
+class Closure:
+    """A graph made in the frame of `context` (None for a graph without free variables)."""
+
+    graph: Graph
+    context: Instance | None
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, Closure) and other.graph is self.graph and other.context is self.context
+        )
+
+    def __hash__(self) -> int:
+        return hash((id(self.graph), id(self.context)))
+
+    def __str__(self) -> str:
+        return self.graph.name if self.context is None else f"{self.graph.name}@{self.context.name}"
+
+
+@dataclass(frozen=True)
+class FnSet(AbstractType):
+    """A function value: one of `members`, in a fixed order (the tags of closure conversion)."""
+
+    members: tuple[Closure | Primitive, ...]
+
+    def __str__(self) -> str:
+        return "{" + ", ".join(str(m) for m in self.members) + "}"
+
+
+@dataclass(eq=False)
+class Instance:
+    """`graph` specialized to `args`, its free variables read in `context`'s frame."""
+
+    graph: Graph
+    context: Instance | None
+    args: tuple[AbstractType, ...]
+    name: str
+    types: dict[Node, AbstractType] = field(default_factory=dict)
+    output: AbstractType | None = None
+    #: The instances (and the Apply of each call) this one calls: (node, callee).
+    calls: dict[Apply, list[Instance]] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return f"<Instance {self.name}>"
+
+
+def union(a: AbstractType | None, b: AbstractType | None, node: Node | None) -> AbstractType | None:
+    """The one type covering `a` and `b` (None is 'not known yet'), or a TypeInferenceError."""
+    if a is None:
+        return b
+    if b is None or a == b:
+        return a
+    if isinstance(a, TupleType) and isinstance(b, TupleType) and len(a.elements) == len(b.elements):
+        return TupleType(
+            tuple(union(x, y, node) or x for x, y in zip(a.elements, b.elements, strict=True))
+        )
+    if isinstance(a, FnSet) and isinstance(b, FnSet):
+        return FnSet(a.members + tuple(m for m in b.members if m not in a.members))
+    if isinstance(a, EnvType) and isinstance(b, EnvType):
+        return EnvType(a.empty and b.empty)
+    raise TypeInferenceError(
+        f"this value is {describe(a)} on one path and {describe(b)} on another;"
+        " native code needs one type per value",
+        node.loc if node is not None else None,
+        construct="native specialization",
+        hint="convert explicitly (float(...), int(...)) so every path gives the same type,"
+        ' or run it with backend="interp"',
+    )
+
+
+def describe(t: AbstractType) -> str:
+    """`t` in words, for error messages."""
+    if isinstance(t, Scalar):
+        return {"f64": "a float", "i64": "an int", "bool": "a bool"}[t.kind]
+    if isinstance(t, TupleType):
+        return f"a tuple of {len(t.elements)}"
+    if isinstance(t, FnSet):
+        return "a function"
+    if isinstance(t, NoneType):
+        return "None"
+    return str(t)
+
+
+def constant_type(value: Any, node: Node | None = None) -> AbstractType:
+    """The type of a constant that is not a graph."""
+    if isinstance(value, bool):
+        return BOOL
+    if isinstance(value, int):
+        if not -(2**63) <= value < 2**63:
+            raise TypeInferenceError(
+                f"the int constant {value} does not fit in 64 bits",
+                node.loc if node is not None else None,
+                construct="native specialization",
+                hint="native ints are 64-bit",
+            )
+        return I64
+    if isinstance(value, float):
+        return F64
+    if value is None:
+        return NoneType()
+    if isinstance(value, Primitive):
+        return FnSet((value,))
+    if isinstance(value, Env) and len(value) == 0:
+        return EMPTY_ENV
+    if isinstance(value, tuple):
+        return TupleType(tuple(constant_type(v, node) for v in value))
+    raise TypeInferenceError(
+        f"a constant of type {type(value).__name__} ({value!r:.40}) has no native representation",
+        node.loc if node is not None else None,
+        construct="native specialization",
+        hint='run it with backend="interp"',
+    )
+
+
+class Specialization:
+    """Every instance reachable from the root called with `arg_types`."""
+
+    def __init__(self, root: Graph, arg_types: tuple[AbstractType, ...]) -> None:
+        from tapeless.backend.cpu.primtypes import primitive_type
+
+        self._primitive_type = primitive_type
+        self.analysis: Analysis = analyze(root)
+        self.instances: dict[tuple[int, int, tuple[AbstractType, ...]], Instance] = {}
+        self._by_graph: dict[Graph, int] = {}
+        self._callers: dict[Instance, set[Instance]] = {}
+        self._readers: dict[Instance, set[Instance]] = {}
+        self._work: deque[Instance] = deque()
+        self._queued: set[Instance] = set()
+        self.root = self.instance(root, None, arg_types, None)
+        self._solve()
+        if self.root.output is None:
+            raise TypeInferenceError(
+                f"{root.name} never returns (every path recurses forever)",
+                root.loc,
+                construct="native specialization",
+            )
+
+    # -- instances -------------------------------------------------------------
+    def instance(
+        self,
+        g: Graph,
+        context: Instance | None,
+        args: tuple[AbstractType, ...],
+        site: Node | None,
+    ) -> Instance:
+        """The instance of `g` for `args` in `context`, queued for evaluation when new."""
+        key = (id(g), id(context), args)
+        inst = self.instances.get(key)
+        if inst is None:
+            count = self._by_graph.get(g, 0) + 1
+            if count > MAX_INSTANCES:
+                raise TypeInferenceError(
+                    f"{g.name} is called with ever new argument types (growing tuples?)",
+                    site.loc if site is not None else g.loc,
+                    construct="native specialization",
+                    hint='native code needs finitely many types; run it with backend="interp"',
+                )
+            self._by_graph[g] = count
+            suffix = "" if count == 1 else f"#{count}"
+            inst = Instance(g, context, args, f"{g.name}{suffix}")
+            self.instances[key] = inst
+            self._callers[inst] = set()
+            self._readers[inst] = set()
+            if context is not None:
+                self._readers[context].add(inst)
+            self._push(inst)
+        return inst
+
+    def __iter__(self) -> Iterator[Instance]:
+        return iter(self.instances.values())
+
+    def free_variables(self, g: Graph) -> list[Node]:
+        return self.analysis.free_variables(g)
+
+    def schedule(self, g: Graph) -> list[Apply]:
+        return self.analysis.schedule(g)
+
+    def type_of(self, inst: Instance, node: Node) -> AbstractType | None:
+        """The type of `node` as `inst` sees it (its own, or a free variable's in its context)."""
+        if isinstance(node, Constant):
+            return self._constant(inst, node)
+        owner = node.owner
+        scope: Instance | None = inst
+        while scope is not None and scope.graph is not owner:
+            scope = scope.context
+        if scope is None:
+            raise InternalError(f"{node!r} is not visible in {inst.name}")
+        return scope.types.get(node)
+
+    def _constant(self, inst: Instance, node: Constant) -> AbstractType:
+        value = node.value
+        if isinstance(value, Graph):
+            fvs = self.analysis.free_variables(value) if value in self.analysis.graphs else []
+            return FnSet((Closure(value, inst if fvs else None),))
+        return constant_type(value, node)
+
+    # -- the fixpoint ------------------------------------------------------------
+    def _push(self, inst: Instance) -> None:
+        if inst not in self._queued:
+            self._queued.add(inst)
+            self._work.append(inst)
+
+    def _solve(self) -> None:
+        while self._work:
+            inst = self._work.popleft()
+            self._queued.discard(inst)
+            self._evaluate(inst)
+
+    def _evaluate(self, inst: Instance) -> None:
+        g = inst.graph
+        changed = False
+        for p, t in zip(g.parameters, inst.args, strict=True):
+            changed = self._set(inst, p, t) or changed
+        for node in self.schedule(g):
+            t = self._apply(inst, node)
+            if t is not None:
+                changed = self._set(inst, node, t) or changed
+        if changed:
+            for reader in self._readers[inst]:
+                self._push(reader)
+        if g.has_output:
+            out = self.type_of(inst, g.output)
+            new = union(inst.output, out, g.output)
+            if new != inst.output:
+                inst.output = new
+                for caller in self._callers[inst]:
+                    self._push(caller)
+
+    def _set(self, inst: Instance, node: Node, t: AbstractType) -> bool:
+        old = inst.types.get(node)
+        new = union(old, t, node)
+        if new == old or new is None:
+            return False
+        inst.types[node] = new
+        return True
+
+    def _apply(self, inst: Instance, node: Apply) -> AbstractType | None:
+        fn = self.type_of(inst, node.inputs[0])
+        args: list[AbstractType] = []
+        for x in node.inputs[1:]:
+            t = self.type_of(inst, x)
+            if t is None:
+                return None
+            args.append(t)
+        if fn is None:
+            return None
+        if not isinstance(fn, FnSet):
+            raise TypeInferenceError(
+                f"calls {describe(fn)}, which is not a function",
+                node.loc,
+                construct="native specialization",
+            )
+        result: AbstractType | None = None
+        callees: list[Instance] = []
+        for member in fn.members:
+            if isinstance(member, Primitive):
+                r = self._primitive_type(member, node, args)
+            else:
+                callee = self._call(inst, node, member, tuple(args))
+                callees.append(callee)
+                r = callee.output
+            result = union(result, r, node)
+        inst.calls[node] = callees
+        return result
+
+    def _call(self, inst: Instance, node: Apply, c: Closure, args: tuple[AbstractType, ...]) -> Instance:
+        if len(args) != len(c.graph.parameters):
+            raise TypeInferenceError(
+                f"{c.graph.name} takes {len(c.graph.parameters)} arguments, {len(args)} given",
+                node.loc,
+                construct="native specialization",
+            )
+        callee = self.instance(c.graph, c.context, args, node)
+        self._callers[callee].add(inst)
+        return callee
+
+
+__all__ = ["BOOL", "EMPTY_ENV", "F64", "I64", "Closure", "FnSet", "Instance", "Specialization", "union"]

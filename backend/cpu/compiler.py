@@ -20,7 +20,7 @@ from typing import Any
 from tapeless.backend.cpu import jit, runtime
 from tapeless.backend.cpu.entry import EntrySpec, make_entry
 from tapeless.backend.cpu.lower import ModuleLowering
-from tapeless.backend.cpu.specialize import Specialization
+from tapeless.backend.cpu.specialize import Specialization, missing_defaults
 from tapeless.errors import InternalError, TapelessTypeError
 from tapeless.ir.nodes import Graph
 from tapeless.ir.types import AbstractType, NoneType, Scalar, TupleType
@@ -123,9 +123,11 @@ class Dispatcher:
 
         if kwargs or has_array(args):
             return self._slow(*args, **kwargs)
+        graph = self._graph()
+        args = args + missing_defaults(graph, len(args))
         signature = signature_of(self.name, args)
         if signature not in self.natives:
-            self.natives[signature] = compile_graph(self._graph(), signature)
+            self.natives[signature] = compile_graph(graph, signature)
             self._rebuild()
         elif self._entered:
             raise InternalError(f"{self.name}: the native entry refuses its own signature {signature}")

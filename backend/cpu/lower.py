@@ -36,7 +36,13 @@ from llvmlite import ir
 from tapeless.backend.cpu import jit, runtime
 from tapeless.backend.cpu.primtypes import constant_index, primitive_type
 from tapeless.backend.cpu.scalars import F64, I1, I32, I64, LTYPES, ScalarOps
-from tapeless.backend.cpu.specialize import Closure, FnSet, Instance, Specialization
+from tapeless.backend.cpu.specialize import (
+    Closure,
+    FnSet,
+    Instance,
+    Specialization,
+    missing_defaults,
+)
 from tapeless.errors import InternalError, TypeInferenceError
 from tapeless.ir.nodes import Apply, Constant, Graph, Node
 from tapeless.ir.primitives import Primitive
@@ -421,7 +427,9 @@ class FunctionLowering:
         self.ops.raise_if(null, OUT_OF_MEMORY)
         for i, x in enumerate(self.spec.free_variables(c.graph)):
             slot = self.b.gep(env, [ir.Constant(I32, 0), ir.Constant(I32, i)], source_etype=env_type)
-            self.b.store(self.value(blk, x), slot)
+            have, want = self.type(blk, x), self.spec.type_of(c.context, x)
+            assert want is not None
+            self.b.store(self.coerce(self.value(blk, x), have, want), slot)
         return self.b.insert_value(value, env, 0)
 
     # -- applications -----------------------------------------------------------------
@@ -478,7 +486,7 @@ class FunctionLowering:
         """Member k of the called value applied to the arguments, as a value of type `t`."""
         callee = self.callee(blk, node, k)
         arg_types = [self.type(blk, x) for x in node.inputs[1:]]
-        args = [self.value(blk, x) for x in node.inputs[1:]]
+        args = self.arguments(blk, node, callee)
         if isinstance(callee, Primitive):
             out = primitive_type(callee, node, arg_types)
             return self.coerce(self.primitive(blk, node, callee, args, arg_types, out), out, t)
@@ -492,6 +500,15 @@ class FunctionLowering:
             self.b.position_at_end(self.b.append_basic_block("unreachable"))
         return self.coerce(self.b.load(out, typ=out_type), callee.output, t)
 
+    def arguments(self, blk: _Block, node: Apply, callee: Instance | Primitive) -> list[ir.Value]:
+        """The values `node` passes to `callee`, with the defaults of parameters it leaves out."""
+        args = [self.value(blk, x) for x in node.inputs[1:]]
+        if isinstance(callee, Instance):
+            given = len(args)
+            for t, v in zip(callee.args[given:], missing_defaults(callee.graph, given), strict=True):
+                args.append(_constant(t, v))
+        return args
+
     def tail(self, blk: _Block, node: Apply) -> None:
         """The output `node` of `blk`: jumps to instances of this function, else call and return."""
         fn_type = self.type(blk, node.inputs[0])
@@ -503,8 +520,8 @@ class FunctionLowering:
             if isinstance(callee, Instance) and self.m.jumps(blk.inst, callee, self.entry):
                 target = self.block(callee)
                 self.b.store(self.env_of(blk, node, k), target.env)
-                for x, slot in zip(node.inputs[1:], target.params, strict=True):
-                    self.b.store(self.value(blk, x), slot)
+                for value, slot in zip(self.arguments(blk, node, callee), target.params, strict=True):
+                    self.b.store(value, slot)
                 self.b.branch(target.start)
             else:
                 self.ret(self.call_member(blk, node, k, t), t)

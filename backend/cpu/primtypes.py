@@ -46,8 +46,10 @@ def primitive_type(p: Primitive, node: Apply, args: list[AbstractType]) -> Abstr
             raise _unsupported(node, f"{p.name} of {describe(t)} has no native lowering")
     if p.name in ("scalar_min", "scalar_max") and len({t.kind for t in args if isinstance(t, Scalar)}) > 1:
         raise _unsupported(node, f"{p.name[7:]}() of an int and a float keeps either type")
-    if p.name == "pow" and all(isinstance(t, Scalar) and t.kind != "f64" for t in args):
-        return I64
+    if p.name in ("pow", "integer_pow") and all(isinstance(t, Scalar) and t.kind != "f64" for t in args):
+        exponent = node.inputs[2]
+        negative = isinstance(exponent, Constant) and isinstance(exponent.value, int) and exponent.value < 0
+        return F64 if negative else I64
     try:
         out = p.infer(*args)
     except TapelessError as e:

@@ -169,6 +169,7 @@ class Specialization:
         self._readers: dict[Instance, set[Instance]] = {}
         self._work: deque[Instance] = deque()
         self._queued: set[Instance] = set()
+        self._contexts: dict[tuple[int, tuple[AbstractType | None, ...]], Instance] = {}
         self.root = self.instance(root, None, arg_types, None)
         self._solve()
         if self.root.output is None:
@@ -230,12 +231,21 @@ class Specialization:
             raise InternalError(f"{node!r} is not visible in {inst.name}")
         return scope.types.get(node)
 
-    def _constant(self, inst: Instance, node: Constant) -> AbstractType:
+    def _constant(self, inst: Instance, node: Constant) -> AbstractType | None:
+        """A constant's type; a graph's closure takes as context the first instance that
+        made one with the same free-variable types (so closures made in every iteration
+        of a loop have one type), and is unknown while those types are."""
         value = node.value
-        if isinstance(value, Graph):
-            fvs = self.analysis.free_variables(value) if value in self.analysis.graphs else []
-            return FnSet((Closure(value, inst if fvs else None),))
-        return constant_type(value, node)
+        if not isinstance(value, Graph):
+            return constant_type(value, node)
+        fvs = self.analysis.free_variables(value) if value in self.analysis.graphs else []
+        if not fvs:
+            return FnSet((Closure(value, None),))
+        types = tuple(self.type_of(inst, x) for x in fvs)
+        if any(t is None for t in types):
+            return None
+        context = self._contexts.setdefault((id(value), types), inst)
+        return FnSet((Closure(value, context),))
 
     # -- the fixpoint ------------------------------------------------------------
     def _push(self, inst: Instance) -> None:
@@ -307,6 +317,7 @@ class Specialization:
         return result
 
     def _call(self, inst: Instance, node: Apply, c: Closure, args: tuple[AbstractType, ...]) -> Instance:
+        args = args + tuple(constant_type(v, node) for v in missing_defaults(c.graph, len(args)))
         if len(args) != len(c.graph.parameters):
             raise TypeInferenceError(
                 f"{c.graph.name} takes {len(c.graph.parameters)} arguments, {len(args)} given",
@@ -316,6 +327,14 @@ class Specialization:
         callee = self.instance(c.graph, c.context, args, node)
         self._callers[callee].add(inst)
         return callee
+
+
+def missing_defaults(g: Graph, given: int) -> tuple[Any, ...]:
+    """The default values that fill `g`'s parameters after `given` arguments (or none)."""
+    missing = len(g.parameters) - given
+    if 0 < missing <= len(g.defaults):
+        return tuple(g.defaults[len(g.defaults) - missing :])
+    return ()
 
 
 __all__ = ["BOOL", "EMPTY_ENV", "F64", "I64", "Closure", "FnSet", "Instance", "Specialization", "union"]

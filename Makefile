@@ -14,7 +14,7 @@ PYTEST_WORKERS ?= auto
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test pytest lint typecheck clean distclean
+.PHONY: help setup demo test pytest lint typecheck bench clean distclean
 
 help:
 	@echo "make demo       parse, print and run examples/demo.py (sets up .venv first)"
@@ -22,6 +22,7 @@ help:
 	@echo "make pytest     only the tests   (PYTEST_WORKERS=0 for serial, PYTEST_ARGS=...)"
 	@echo "make lint       ruff check"
 	@echo "make typecheck  mypy on the package"
+	@echo "make bench      tapeless beside Python, Numba and JAX (own venv .venv-bench; BENCH_ARGS=--quick)"
 	@echo "make setup      only create .venv and install tapeless[dev] into it"
 	@echo "make clean      remove caches and build outputs;  make distclean: .venv too"
 
@@ -68,9 +69,24 @@ typecheck: $(STAMP)
 	  --config-file "$(CURDIR)/pyproject.toml" --cache-dir "$(CURDIR)/.mypy_cache" \
 	  --exclude '^tapeless/(tests|examples|benchmarks|docs|build)/' -p tapeless
 
+# The benchmark has a venv of its own so that Numba and JAX never enter .venv; the '*'
+# .gitignore inside keeps it out of git and ruff.
+BENCH_VENV := .venv-bench
+BENCH_ARGS ?=
+
+$(BENCH_VENV)/.stamp: pyproject.toml benchmarks/requirements.txt
+	@test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	@echo '*' > $(BENCH_VENV)/.gitignore
+	$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
+	  -e . -r benchmarks/requirements.txt
+	@touch $@
+
+bench: $(BENCH_VENV)/.stamp
+	$(BENCH_VENV)/bin/python benchmarks/peers.py $(BENCH_ARGS)
+
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
 
 distclean: clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(BENCH_VENV)

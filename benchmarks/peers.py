@@ -1,0 +1,486 @@
+"""tapeless beside plain Python, Numba and JAX on the issue-5 workloads, in one process.
+
+    make bench BENCH_ARGS=--quick      # in its own venv .venv-bench, with numba and jax
+    python benchmarks/peers.py [--backend cpu] [--quick|--smoke] [--only a,b] [--write PATH]
+
+For each workload of `SUITE` (workloads.py), the median µs per call of each of `COLUMNS`
+(batched calls; warm-up and calibration not counted); where a peer fails on the workload as
+written, its port (ports.py) is timed, marked 'port'. Each result is checked first: values
+against plain Python; gradients against finite differences, the hand-written gradient and the
+gradients accepted before it in the row. A failure or mismatch is a numbered note, never a
+figure. Then `RATIOS`, the call overhead of `x + 1.0`, and the first call of `grad(f)` and
+`grad(grad(f))` on fresh function objects. Numba and JAX are optional; a `--backend` that
+`tapeless.api.BACKENDS` lacks falls back to "interp", as the report says. Markdown on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import itertools
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+import tapeless
+from tapeless.api import BACKENDS
+
+
+def _sibling(name: str) -> ModuleType:
+    """benchmarks/<name>.py, imported under a private module name (sys.path untouched)."""
+    path = Path(__file__).resolve().parent / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"_tapeless_bench_{name}", path)
+    assert spec is not None and spec.loader is not None
+    module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+workloads, ports = _sibling("workloads"), _sibling("ports")
+
+#: The workloads measured, in table order (issue 6 appends logistic, mlp, elementwise, rnn).
+SUITE = ("poly", "loop_sum", "newton_sqrt", "recursive_pow", "closure_compose")
+#: Numba forward ports, timed (marked 'port') where the workload as written fails in Numba.
+NUMBA_PORTS: dict[str, Callable[..., Any]] = {"closure_compose": ports.nb_closure_compose_port}
+#: Relative tolerances: one computation done two ways; central finite differences (1st, 2nd).
+EXACT_RTOL, FD_RTOL, FD2_RTOL, ATOL = 1e-8, 1e-5, 1e-4, 1e-12
+NOT_INSTALLED = "n/a (not installed)"
+
+
+@dataclass(frozen=True)
+class Timing:
+    """A sample batches calls to last `sample_ns`; sampling stops after `max_samples`, or past
+    `budget_ns` once there are three; a first-call figure is the median of `first_calls`."""
+
+    sample_ns: int
+    max_samples: int
+    budget_ns: int
+    first_calls: int
+
+
+MODES = {
+    "full": Timing(2_000_000, 21, 1_000_000_000, 3),
+    "quick": Timing(500_000, 7, 200_000_000, 1),
+    "smoke": Timing(0, 1, 0, 1),  # one call each, for the tests: the figures mean nothing
+}
+
+
+def _sample_ns(call: Callable[..., Any], args: tuple[Any, ...], n: int) -> int:
+    start = time.perf_counter_ns()
+    for _ in itertools.repeat(None, n):
+        call(*args)
+    return time.perf_counter_ns() - start
+
+
+def per_call_us(call: Callable[..., Any], args: tuple[Any, ...], timing: Timing) -> float:
+    """The median µs per call of `call(*args)`; the caller has made the warm-up call."""
+    batch = 1
+    while _sample_ns(call, args, batch) < timing.sample_ns:
+        batch *= 2
+    samples: list[float] = []
+    start = time.perf_counter_ns()
+    while len(samples) < timing.max_samples and (
+        len(samples) < 3 or time.perf_counter_ns() - start < timing.budget_ns
+    ):
+        samples.append(_sample_ns(call, args, batch) / batch)
+    return statistics.median(samples) / 1e3
+
+
+# -- checking results (trees: floats, arrays and tuples of them) ------------------------------
+
+
+def _leaves(tree: Any) -> list[np.ndarray]:
+    if isinstance(tree, tuple | list):
+        return [leaf for t in tree for leaf in _leaves(t)]
+    return [np.asarray(tree, dtype=float)]
+
+
+def _close(got: Any, want: Any, rtol: float) -> bool:
+    a, b = _leaves(got), _leaves(want)
+    return len(a) == len(b) and all(
+        x.shape == y.shape and np.allclose(x, y, rtol=rtol, atol=ATOL)
+        for x, y in zip(a, b, strict=True)
+    )
+
+
+def _tree_map(f: Callable[..., Any], x: Any, *rest: Any) -> Any:
+    if isinstance(x, tuple):
+        return tuple(_tree_map(f, *xs) for xs in zip(x, *rest, strict=True))
+    return f(x, *rest)
+
+
+def _direction(x: Any) -> Any:
+    """A fixed direction shaped like `x`; 1.0 for a float, so the derivative itself is checked."""
+    rng = np.random.default_rng(0)
+    return _tree_map(lambda a: rng.standard_normal(a.shape) if np.ndim(a) else 1.0, x)
+
+
+def _along(g: Any, v: Any) -> float:
+    return float(sum(np.vdot(a, b) for a, b in zip(_leaves(g), _leaves(v), strict=True)))
+
+
+def finite_difference(fn: Callable[..., Any], args: tuple[Any, ...], wrt: int, v: Any) -> float:
+    """The central difference of `fn` along `v` in argument `wrt`."""
+    h = 1e-6 * max(1.0, *(float(np.max(np.abs(leaf))) for leaf in _leaves(args[wrt])))
+    moved = [_tree_map(lambda a, b, s=s: a + s * b, args[wrt], v) for s in (h, -h)]
+    at = [float(fn(*args[:wrt], m, *args[wrt + 1 :])) for m in moved]
+    return (at[0] - at[1]) / (2 * h)
+
+
+def _show(v: Any) -> str:
+    if isinstance(v, tuple):
+        return f"<tuple of {len(v)}>"
+    return f"{float(v):.12g}" if np.ndim(v) == 0 else f"<array {np.shape(v)}>"
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A gradient to agree with; with a `direction`, `want` is the derivative along it."""
+
+    source: str
+    want: Any
+    rtol: float
+    direction: Any = None
+
+    def mismatch(self, got: Any) -> str | None:
+        have = got if self.direction is None else _along(got, self.direction)
+        if _close(have, self.want, self.rtol):
+            return None
+        return f"{_show(have)}, but {self.source} gives {_show(self.want)}"
+
+
+@dataclass
+class Workload:
+    """A workload's arguments, its value in plain Python, and the gradients to agree with."""
+
+    name: str
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    wrt: int
+    static: tuple[int, ...]
+    value: Any
+    refs: list[Reference] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, name: str) -> Workload:
+        """The workload `name` of workloads.py, with its finite-difference and hand references."""
+        spec = workloads.WORKLOADS[name]
+        args = spec["args"]()
+        wl = cls(name, spec["fn"], args, spec["wrt"], spec["static"], spec["fn"](*args))
+        v = _direction(args[wl.wrt])
+        fd = finite_difference(wl.fn, args, wl.wrt, v)
+        wl.refs.append(Reference("central finite differences", fd, FD_RTOL, v))
+        if name in ports.NUMBA_HAND:
+            hand = ports.NUMBA_HAND[name][0](*args)
+            wl.refs.append(Reference("the hand-written gradient", hand, EXACT_RTOL))
+        return wl
+
+    def rebound(self, overrides: dict[str, Any], wrap: Callable[..., Any] | None = None) -> Any:
+        """A fresh copy of the function with its module's names (`math`, `np`, its helpers and
+        itself) re-bound, each wrapped by `wrap`: the same source on another implementation."""
+        fns = workloads.rebind(overrides, wrap)
+        if self.name in fns:
+            return fns[self.name]
+        return self.fn if wrap is None else wrap(self.fn)
+
+    def mismatch(self, grad: bool, got: Any) -> str | None:
+        if grad:
+            return next((m for r in self.refs if (m := r.mismatch(got)) is not None), None)
+        if _close(got, self.value, EXACT_RTOL):
+            return None
+        return f"{_show(got)}, but Python gives {_show(self.value)}"
+
+
+# -- cells, notes and measuring one ----------------------------------------------------------
+
+
+@dataclass
+class Cell:
+    """A time in µs and the value that was checked (`port`: of the peer's port), or a text."""
+
+    us: float | None = None
+    text: str = ""
+    port: bool = False
+    note: str = ""
+    value: Any = None
+
+    def show(self, scale: float = 1.0) -> str:
+        if self.us is None:
+            return self.text
+        shown = (figure(self.us / scale), "(port)" if self.port else "", self.note)
+        return " ".join(s for s in shown if s)
+
+
+def figure(x: float) -> str:
+    """Three significant digits; whole numbers from 100 on, with thousands separators."""
+    return f"{x:,.0f}" if x >= 100 else f"{x:.3g}"
+
+
+class Notes(list[str]):
+    """The numbered notes under the tables (failures, mismatches)."""
+
+    def add(self, text: str) -> str:
+        self.append(text)
+        return f"[{len(self)}]"
+
+
+def first_line(e: BaseException) -> str:
+    lines = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {lines[0]}" if lines else type(e).__name__
+
+
+Candidate = tuple[bool, Callable[[], Callable[..., Any]]]  # (is a port, build the callable)
+
+
+def measure(label: str, grad: bool, candidates: Sequence[Candidate], wl: Workload,
+            timing: Timing, notes: Notes) -> Cell:
+    """Time the first candidate that runs, if it agrees with `wl`; a failure becomes a note."""
+    failures: list[str] = []
+    for is_port, build in candidates:
+        try:
+            call = build()
+            got = call(*wl.args)
+        except Exception as e:  # the peer cannot run it: say why, and try the port
+            failures.append(f"{'port' if is_port else 'as written'}: {first_line(e)}")
+            continue
+        problem = wl.mismatch(grad, got)
+        if problem is not None:
+            return Cell(text="ERROR " + notes.add(f"{label}, {wl.name}: {problem}"))
+        cell = Cell(per_call_us(call, wl.args, timing), port=is_port, value=got)
+        cell.note = notes.add(f"{label}, {wl.name}, {failures[0]}") if failures else ""
+        return cell
+    return Cell(text="fails " + notes.add(f"{label}, {wl.name}, {'; '.join(failures)}"))
+
+
+# -- the peers ------------------------------------------------------------------------------------
+
+
+def optional(module: str) -> ModuleType | None:
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        return None
+
+
+class Peers:
+    """How each peer builds a workload, forward or gradient: candidates, the port last."""
+
+    def __init__(self, backend: str) -> None:
+        self.backend = backend
+        self.numba, self.jax = optional("numba"), optional("jax")
+        if self.jax is not None:
+            self.jax.config.update("jax_enable_x64", True)  # float64, as Python and tapeless
+
+    def installed(self, peer: str) -> bool:
+        return peer not in ("numba", "jax") or getattr(self, peer) is not None
+
+    def version(self, peer: str) -> str:
+        module = getattr(self, peer)
+        return NOT_INSTALLED if module is None else str(module.__version__)
+
+    def build_python(self, wl: Workload, grad: bool) -> list[Candidate]:
+        return [] if grad else [(False, lambda: wl.fn)]
+
+    def build_numba(self, wl: Workload, grad: bool) -> list[Candidate]:
+        if grad:
+            hand = ports.NUMBA_HAND.get(wl.name)
+            return [(False, partial(self.njit, hand[0]))] if hand else []
+        port = NUMBA_PORTS.get(wl.name)
+        as_written: Candidate = (False, partial(wl.rebound, {}, self.njit))
+        return [as_written, (True, partial(self.njit, port))] if port else [as_written]
+
+    def build_jax(self, wl: Workload, grad: bool) -> list[Candidate]:
+        wrt = wl.wrt if grad else None
+        jnp = importlib.import_module("jax.numpy")
+        out: list[Candidate] = [
+            (False, lambda: self.jit(wl.rebound({"math": jnp, "np": jnp}), wl.static, wrt))
+        ]
+        if wl.name in (jax_ports := ports.make_jax_ports()):
+            fn, static = jax_ports[wl.name]
+            out.append((True, partial(self.jit, fn, static, wrt)))
+        return out
+
+    def build_tapeless(self, wl: Workload, grad: bool) -> list[Candidate]:
+        """compile(fn) or compile(grad(fn, wrt)) on the backend measured."""
+        target = partial(tapeless.grad, wl.fn, wl.wrt) if grad else lambda: wl.fn
+        return [(False, lambda: tapeless.compile(target(), backend=self.backend))]
+
+    def njit(self, fn: Callable[..., Any]) -> Any:
+        assert self.numba is not None
+        return self.numba.njit(fn)
+
+    def jit(self, fn: Callable[..., Any], static: tuple[int, ...], wrt: int | None) -> Any:
+        """jax.jit of fn (or of its gradient wrt `wrt`) that waits for its result."""
+        assert self.jax is not None
+        jitted = self.jax.jit(fn if wrt is None else self.jax.grad(fn, wrt), static_argnums=static)
+        return lambda *a: jitted(*a).block_until_ready()
+
+
+#: The main table's columns: (heading, peer, gradient?).
+COLUMNS = (
+    ("python", "python", False), ("numba fwd", "numba", False), ("numba hand grad", "numba", True),
+    ("jax.jit fwd", "jax", False), ("jax.jit grad", "jax", True),
+    ("tapeless fwd", "tapeless", False), ("tapeless grad", "tapeless", True),
+)
+OVERHEAD_COLUMNS = (("python", "python", False), ("numba", "numba", False),
+                    ("jax.jit", "jax", False), ("tapeless", "tapeless", False))
+#: The ratios the issue sets targets for: (heading, numerator column, denominator column).
+RATIOS = (
+    ("tapeless fwd / numba fwd (≤ 1.2)", "tapeless fwd", "numba fwd"),
+    ("tapeless grad / tapeless fwd (≤ 3)", "tapeless grad", "tapeless fwd"),
+    ("tapeless grad / numba hand grad (≤ 1.5)", "tapeless grad", "numba hand grad"),
+    ("jax.jit grad / tapeless grad (≥ 10)", "jax.jit grad", "tapeless grad"),
+)
+
+
+def measure_row(p: Peers, wl: Workload, columns: Sequence[tuple[str, str, bool]],
+                timing: Timing, notes: Notes) -> dict[str, Cell]:
+    """Every column for one workload; each gradient that passes is a reference for the next."""
+    row: dict[str, Cell] = {}
+    for label, peer, grad in columns:
+        candidates = getattr(p, f"build_{peer}")(wl, grad) if p.installed(peer) else None
+        if candidates is None:
+            row[label] = Cell(text=NOT_INSTALLED)
+        elif not candidates:
+            row[label] = Cell(text="—")
+        else:
+            row[label] = measure(label, grad, candidates, wl, timing, notes)
+        if grad and row[label].us is not None:
+            wl.refs.append(Reference(label, row[label].value, EXACT_RTOL))
+    return row
+
+
+def ratio(row: dict[str, Cell], top: str, bottom: str) -> str:
+    a, b = row[top], row[bottom]
+    if a.us is None or b.us is None:
+        return "—"
+    return figure(a.us / b.us) + (" (port)" if a.port or b.port else "")
+
+
+def trivial(x: float) -> float:
+    return x + 1.0
+
+
+# -- first-call latency ---------------------------------------------------------------------------
+
+
+def first_call(label: str, make: Callable[[Callable[..., Any]], Callable[..., Any]],
+               wl: Workload, check: Reference | None, timing: Timing, notes: Notes) -> Cell:
+    """Median wall time of `make(f)(*args)` on fresh copies f of the workload (no cache hits);
+    the result is checked against `check`, or like every gradient of `wl` if None."""
+    times: list[float] = []
+    try:
+        for _ in range(timing.first_calls):
+            fresh = wl.rebound({})
+            start = time.perf_counter_ns()
+            got = make(fresh)(*wl.args)
+            times.append((time.perf_counter_ns() - start) / 1e3)
+            problem = wl.mismatch(True, got) if check is None else check.mismatch(got)
+            if problem is not None:
+                return Cell(text="ERROR " + notes.add(f"{label}, {wl.name}: {problem}"))
+    except Exception as e:
+        return Cell(text="fails " + notes.add(f"{label}, {wl.name}: {first_line(e)}"))
+    return Cell(statistics.median(times))
+
+
+def first_calls(p: Peers, wl: Workload, row: dict[str, Cell], timing: Timing,
+                notes: Notes) -> tuple[Cell, Cell]:
+    """The first call of grad(f), and of grad(grad(f)), which is checked by finite differences
+    of tapeless's own gradient once that has passed its checks in `row`."""
+    w, compiled = wl.wrt, partial(tapeless.compile, backend=p.backend)
+    first = first_call("grad(f)", lambda f: compiled(tapeless.grad(f, w)), wl, None, timing, notes)
+    if row["tapeless grad"].us is None:
+        return first, Cell(text="—")
+    v = _direction(wl.args[w])
+    fd = finite_difference(compiled(tapeless.grad(wl.fn, w)), wl.args, w, v)
+    check = Reference("finite differences of tapeless grad", fd, FD2_RTOL, v)
+    second = lambda f: compiled(tapeless.grad(tapeless.grad(f, w), w))
+    return first, first_call("grad(grad(f))", second, wl, check, timing, notes)
+
+
+# -- the report -----------------------------------------------------------------------------------
+
+
+def table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    def line(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+    return [line(head), line(["---"] * len(head)), *map(line, rows), ""]
+
+
+def resolve_backend(requested: str) -> tuple[str, list[str]]:
+    """The backend to measure, and the report's lines saying so if it is not the one asked for."""
+    if requested in BACKENDS:
+        return requested, []
+    return "interp", [f"**Backend {requested!r} is not in tapeless.api.BACKENDS {BACKENDS};"
+                      " measured 'interp' instead.**", ""]
+
+
+def report(names: Sequence[str], requested: str, mode: str) -> str:
+    """The whole Markdown report for the workloads `names`."""
+    backend, fallback = resolve_backend(requested)
+    p, timing, notes = Peers(backend), MODES[mode], Notes()
+    loaded = [Workload.load(n) for n in names]
+    rows = [measure_row(p, wl, COLUMNS, timing, notes) for wl in loaded]
+    starts = [first_calls(p, wl, r, timing, notes) for wl, r in zip(loaded, rows, strict=True)]
+    trivial_wl = Workload("trivial", trivial, (0.5,), 0, (), 1.5)
+    overhead = measure_row(p, trivial_wl, OVERHEAD_COLUMNS, timing, notes)
+    named = list(zip(names, rows, strict=True))
+    return "\n".join([
+        f"Measured {time.strftime('%Y-%m-%d')} on {platform.machine()} ({os.cpu_count()} cores),"
+        f" Python {platform.python_version()}, tapeless {tapeless.__version__} (backend"
+        f" {backend!r}), numba {p.version('numba')}, jax {p.version('jax')}; mode {mode}."
+        " Median µs per call.",
+        "",
+        *fallback,
+        *table(["workload", *(c[0] for c in COLUMNS)],
+               [[n, *(r[c[0]].show() for c in COLUMNS)] for n, r in named]),
+        "Ratios of the times above:",
+        "",
+        *table(["workload", *(h for h, _, _ in RATIOS)],
+               [[n, *(ratio(r, a, b) for _, a, b in RATIOS)] for n, r in named]),
+        "Call overhead of `x + 1.0`, µs per call:",
+        "",
+        *table([*overhead, "tapeless / numba (≤ 2)"],
+               [[*(c.show() for c in overhead.values()), ratio(overhead, "tapeless", "numba")]]),
+        "First call on fresh function objects (parse, AD, optimize, compile, run), ms:",
+        "",
+        *table(["workload", "grad(f) (≤ 300)", "grad(grad(f)) (≤ 1000)"],
+               [[n, a.show(1e3), b.show(1e3)] for n, (a, b) in zip(names, starts, strict=True)]),
+        *(f"[{i}] {text}" for i, text in enumerate(notes, 1)),
+    ]).rstrip() + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--backend", default="cpu", help="tapeless backend (default: cpu)")
+    speed = parser.add_mutually_exclusive_group()
+    speed.add_argument("--quick", action="store_true", help="fewer repetitions")
+    speed.add_argument("--smoke", action="store_true", help="one call each (for the tests)")
+    parser.add_argument("--only", help="comma-separated workloads, of: " + ", ".join(SUITE))
+    parser.add_argument("--write", type=Path, metavar="PATH", help="also write the report here")
+    args = parser.parse_args(argv)
+    names = SUITE if args.only is None else tuple(args.only.split(","))
+    unknown = [n for n in names if n not in SUITE]
+    if unknown:
+        parser.error(f"unknown workload(s) {', '.join(unknown)}; known: {', '.join(SUITE)}")
+    text = report(names, args.backend, "smoke" if args.smoke else "quick" if args.quick else "full")
+    sys.stdout.write(text)
+    if args.write is not None:
+        args.write.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

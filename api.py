@@ -158,23 +158,26 @@ def _check_argument(fn: CompiledFunction | GradFunction, index: int, value: Any)
 
 
 @overload
-def compile(fn: Callable[..., Any], *, backend: str = DEFAULT_BACKEND) -> CompiledFunction: ...
+def compile(fn: Callable[..., Any], *, backend: str | None = None) -> CompiledFunction: ...
 
 
 @overload
 def compile(
-    fn: None = None, *, backend: str = DEFAULT_BACKEND
+    fn: None = None, *, backend: str | None = None
 ) -> Callable[[Callable[..., Any]], CompiledFunction]: ...
 
 
 def compile(
-    fn: Callable[..., Any] | None = None, *, backend: str = DEFAULT_BACKEND
+    fn: Callable[..., Any] | None = None, *, backend: str | None = None
 ) -> CompiledFunction | Callable[[Callable[..., Any]], CompiledFunction]:
     """Compile `fn` with `backend`; usable as `@compile`, `@compile(backend=...)` or `compile(f)`.
 
     Parsing happens on the first call; errors in the source are raised then,
-    as `TapelessError`s that point at the offending line.
+    as `TapelessError`s that point at the offending line. `backend` defaults
+    to `DEFAULT_BACKEND` ("cpu").
     """
+    if backend is None:
+        backend = DEFAULT_BACKEND
     if backend not in BACKENDS:
         later = f" ({', '.join(map(repr, _PLANNED))} come in later releases)"
         raise TapelessError(

@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 TESTS = Path(__file__).resolve().parent
@@ -48,3 +50,26 @@ settings.register_profile("thorough", max_examples=500, **_COMMON)
 settings.load_profile(
     os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
 )
+
+
+@pytest.fixture(autouse=True)
+def _reference_backend_by_default(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Tests of the language, AD and the optimizer run `compile`/`grad` on the reference
+    interpreter (the oracle CPython checks); modules that test native code say
+    ``pytestmark = pytest.mark.native`` and get the default backend, "cpu". Native code
+    is checked against the interpreter in tests/backend/test_cpu_backend.py."""
+    if request.node.get_closest_marker("native") is not None:
+        yield
+        return
+    import tapeless.api
+
+    saved = tapeless.api.DEFAULT_BACKEND
+    tapeless.api.DEFAULT_BACKEND = "interp"
+    try:
+        yield
+    finally:
+        tapeless.api.DEFAULT_BACKEND = saved
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "native: run compile/grad on the default backend (cpu)")

@@ -110,7 +110,7 @@ class ScalarOps:
         """`name(*args)` for arguments of scalar `kinds` giving a scalar of kind `out`."""
         method = getattr(self, f"_{name}", None)
         if method is not None:
-            return method(args, kinds, out)  # type: ignore[no-any-return]
+            return method(args, kinds, out)
         if name in UNARY_MATH:
             return self._math1(name, self.to_f64(args[0], kinds[0]))
         raise InternalError(f"no native lowering for the primitive {name}")
@@ -118,7 +118,7 @@ class ScalarOps:
     def _arith(self, op: str, args: list[ir.Value], kinds: list[str], out: str) -> ir.Value:
         x, y = (self.convert(a, k, out) for a, k in zip(args, kinds, strict=True))
         if out == "f64":
-            return getattr(self.b, f"f{op}")(x, y)  # type: ignore[no-any-return]
+            return getattr(self.b, f"f{op}")(x, y)
         return self.checked_int({"add": "sadd", "sub": "ssub", "mul": "smul"}[op], x, y)
 
     def _add(self, args: list[ir.Value], kinds: list[str], out: str) -> ir.Value:

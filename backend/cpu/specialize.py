@@ -265,9 +265,9 @@ class Specialization:
         for p, t in zip(g.parameters, inst.args, strict=True):
             changed = self._set(inst, p, t) or changed
         for node in self.schedule(g):
-            t = self._apply(inst, node)
-            if t is not None:
-                changed = self._set(inst, node, t) or changed
+            computed = self._apply(inst, node)
+            if computed is not None:
+                changed = self._set(inst, node, computed) or changed
         if changed:
             for reader in self._readers[inst]:
                 self._push(reader)
@@ -306,6 +306,7 @@ class Specialization:
         result: AbstractType | None = None
         callees: list[Instance] = []
         for member in fn.members:
+            r: AbstractType | None
             if isinstance(member, Primitive):
                 r = self._primitive_type(member, node, args)
             else:

@@ -28,6 +28,8 @@ from programs import PROGRAMS as AD_PROGRAMS
 import tapeless as tl
 from tapeless.errors import TapelessError
 
+pytestmark = pytest.mark.native
+
 #: Scalar corpus programs that native code refuses at their first call, and why.
 REFUSED = {
     # a value whose type depends on the path taken (int on one, float on another, ...)

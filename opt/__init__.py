@@ -26,6 +26,8 @@ from tapeless.opt.inline import inline
 from tapeless.opt.lift import lift
 from tapeless.opt.params import params
 from tapeless.opt.program import clone_program
+from tapeless.opt.specialize import specialize
+from tapeless.opt.tuples import tuples
 
 Pass = Callable[[Graph], bool]
 
@@ -40,11 +42,13 @@ PASSES: dict[str, Pass] = {
     "eta": eta,
     "collect": collect,
     "params": params,
+    "specialize": specialize,
+    "tuples": tuples,
 }
 
 #: The default pipeline, one round; `optimize` repeats it to a fixed point. Exact:
 #: results are the same bit for bit (but for the sign of a zero gradient).
-DEFAULT: tuple[str, ...] = ("inline", "fold", "algebra", "cse", "lift", "params", "eta", "dce")
+DEFAULT: tuple[str, ...] = ("inline", "specialize", "fold", "algebra", "tuples", "cse", "lift", "params", "eta", "dce")
 
 
 #: Called after every pass with (pass name, round number from 1, the program, whether it changed).

@@ -174,6 +174,14 @@ def _is_getitem(e: Node, i: int) -> bool:
     return prim_of(e) == "getitem" and isinstance(e, Apply) and const(e.args[1]) == i
 
 
+def _unpack_check(m: Match) -> Node | None:
+    t, n = m.args
+    tt = m.types[t]
+    if isinstance(tt, TupleType) and type(const(n)) is int and const(n) == len(tt.elements):
+        return t  # unpack_check(t, n) -> t           (t surely a tuple of n elements)
+    return None
+
+
 def _switch_const(m: Match) -> Node | None:
     c, a, b = m.args
     cond = const(c)
@@ -273,6 +281,7 @@ RULES: dict[str, list[Rule]] = {
     "integer_pow": [_integer_pow],
     "getitem": [_getitem_tuple],
     "make_tuple": [_tuple_eta],
+    "unpack_check": [_unpack_check],
     "switch": [_switch_const],
     "env_getitem": [_env_getitem],
     "gadd": [_gadd],

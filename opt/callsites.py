@@ -99,3 +99,17 @@ def _in_call_position(node: Apply, index: int) -> bool:
         ((user, position),) = node.uses
         return isinstance(user, Apply) and position == 0
     return False
+
+
+def redirect(site: Apply, copies: dict[Graph, Graph]) -> None:
+    """Make `site` call the copies of the graphs it calls (those `copies` maps)."""
+    fn = site.inputs[0]
+    h = constant_graph(fn)
+    if h is not None:
+        site.set_input(0, Constant(copies.get(h, h), fn.loc))
+        return
+    assert isinstance(fn, Apply) and switch_branches(fn) is not None
+    for i in (2, 3):
+        k = constant_graph(fn.inputs[i])
+        assert k is not None
+        fn.set_input(i, Constant(copies.get(k, k), fn.inputs[i].loc))

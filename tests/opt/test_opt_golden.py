@@ -1,14 +1,18 @@
 """Before/after pairs written as Python functions (the printed IR is the test
-surface): optimizing `before_X` prints the same IR as optimizing `after_X`,
+surface): optimizing `before_X` prints the same IR as optimizing `after_X`
+(names compared without their `before_`/`after_` prefixes, so an after
+function may call `after_h` where the optimized before function has `h`),
 and both agree with the interpreter on the unoptimized `before_X`."""
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from opt_programs import apply_rec, cube, power_pair, sq
 from opt_support import assert_same_run
 
 from tapeless.backend.interp import interpret
@@ -84,6 +88,42 @@ def after_kept(x):
     return (x + 0.0) * 1
 
 
+def before_specialize(x, n):
+    # one copy of apply_rec per function passed to it, which then calls it directly
+    return apply_rec(sq, x, n) + apply_rec(cube, x, n)
+
+
+def after_apply_rec_sq(x, n):
+    if n <= 0:
+        return x
+    return after_apply_rec_sq(x * x, n - 1)
+
+
+def after_apply_rec_cube(x, n):
+    if n <= 0:
+        return x
+    return after_apply_rec_cube(x * x * x, n - 1)
+
+
+def after_specialize(x, n):
+    return after_apply_rec_sq(x, n) + after_apply_rec_cube(x, n)
+
+
+def before_tuple_result(x, n):
+    # no caller reads the derivative: power_pair returns (and computes) x ** n only
+    return power_pair(x, n)[0]
+
+
+def after_power_pair(x, n):
+    if n == 0:
+        return 1.0
+    return x * after_power_pair(x, n - 1)
+
+
+def after_tuple_result(x, n):
+    return after_power_pair(x, n)
+
+
 PAIRS: list[tuple[Callable[..., Any], Callable[..., Any], tuple[Any, ...]]] = [
     (before_tuple, after_tuple, (1.5, -2.0)),
     (before_fold, after_fold, (3.0,)),
@@ -92,12 +132,13 @@ PAIRS: list[tuple[Callable[..., Any], Callable[..., Any], tuple[Any, ...]]] = [
     (before_float_identities, after_float_identities, (-0.0,)),
     (before_inline, after_inline, (0.5,)),
     (before_kept, after_kept, (True,)),
+    (before_specialize, after_specialize, (1.1, 3)),
+    (before_tuple_result, after_tuple_result, (1.5, 4)),
 ]
 
 
 def _text(fn: Callable[..., Any]) -> str:
-    name = fn.__name__.partition("_")[2]
-    return format_graph(optimize(parse_function(fn), verify_each=True)).replace(fn.__name__, name)
+    return re.sub(r"\b(?:before|after)_", "", format_graph(optimize(parse_function(fn), verify_each=True)))
 
 
 @pytest.mark.parametrize("before,after,args", PAIRS, ids=[b.__name__[7:] for b, _, _ in PAIRS])

@@ -7,7 +7,11 @@ closed forms.
   nodes;
 - `if`: no closure but the branches' backpropagators; a loop or recursion: one backpropagator closure (made
   once per iteration) and nothing else;
-- n-th derivatives: polynomial growth in n with `AGGRESSIVE`.
+- n-th derivatives: polynomial growth in n with `AGGRESSIVE`;
+- a function passed to a loop or a recursion is called directly (`specialize`),
+  forward and gradient, where only backpropagators stay indirect;
+- a recursion whose callers read one element of its result tuple computes
+  only that element (`tuples`).
 """
 
 from __future__ import annotations
@@ -16,15 +20,18 @@ import math
 from typing import Any
 
 import pytest
-from opt_support import assert_same_run
+from opt_programs import apply_n, apply_rec, cube, power_pair, sq
+from opt_support import apply_count, assert_same_run
 
 from tapeless.ad.grad import grad_graph
 from tapeless.backend.interp import interpret
 from tapeless.frontend import parse_function
 from tapeless.ir.analysis import analyze
-from tapeless.ir.nodes import Graph
+from tapeless.ir.nodes import Constant, Graph
 from tapeless.ir.types import F64, I64
-from tapeless.opt import AGGRESSIVE, optimize
+from tapeless.opt import AGGRESSIVE, DEFAULT, optimize
+from tapeless.opt.callsites import switch_branches
+from tapeless.opt.infer import Fns, Types, functions_in
 from tapeless.tools.irdump import derivative, stats
 
 
@@ -157,3 +164,106 @@ def test_high_order_derivatives_grow_polynomially(fn: Any, closed: Any) -> None:
             assert interpret(optimized, x) == pytest.approx(closed(n, x), rel=1e-12, abs=1e-12)
     # polynomial: the increments do not grow geometrically (5 orders: at most quadratic-ish)
     assert sizes[-1] <= 4 * max(sizes[0], 5) + 20, sizes
+
+
+# -- closure elimination: a function passed to a loop or a recursion is called directly
+def apply_sq(x, n):
+    return apply_n(sq, x, n)
+
+
+def apply_both(x, n):
+    return apply_rec(sq, x, n) + apply_rec(cube, x, n)
+
+
+def apply_sq_3(x):
+    return apply_n(sq, x, 3)
+
+
+def apply_both_2(x):
+    return apply_rec(sq, x, 2) + apply_rec(cube, x, 2)
+
+
+def indirect_calls(root: Graph) -> list[Any]:
+    """The inferred callee of every call in the program whose function is not a
+    constant, nor a `switch` between graph constants."""
+    a = analyze(root)
+    types = Types(root, a)
+    assert types.converged
+    out = []
+    for g in a.graphs:
+        for node in a.schedule(g):
+            if not isinstance(node.fn, Constant) and switch_branches(node.fn) is None:
+                out.append(types[node.fn])
+    return out
+
+
+def function_parameters(root: Graph) -> list[str]:
+    """The parameters that may hold a function (by the inferred types)."""
+    a = analyze(root)
+    types = Types(root, a)
+    return [f"{g.name}.{p.name}" for g in a.graphs for p in g.parameters if list(functions_in(types[p]))]
+
+
+FIRST_ORDER = [(apply_sq, [(1.1, 3), (0.5, 0)]), (apply_both, [(1.1, 3), (-0.9, 2)])]
+
+
+@pytest.mark.parametrize("fn,examples", FIRST_ORDER, ids=[f.__name__ for f, _ in FIRST_ORDER])
+def test_function_arguments_become_direct_calls(fn: Any, examples: Any) -> None:
+    graph = parse_function(fn)
+    optimized = optimize(graph, arg_types=(F64, I64), verify_each=True)
+    assert indirect_calls(optimized) == [] and function_parameters(optimized) == []
+    assert "mul" in stats(optimized)["primitives"]  # sq and cube are inlined into the loops
+    for args in examples:
+        assert_same_run(graph, optimized, args)
+
+
+def test_specialization_is_what_makes_recursive_calls_direct() -> None:
+    without = tuple(p for p in DEFAULT if p != "specialize")
+    optimized = optimize(parse_function(apply_both), without, arg_types=(F64, I64))
+    assert indirect_calls(optimized) and function_parameters(optimized)
+
+
+@pytest.mark.parametrize("fn", [apply_sq_3, apply_both_2], ids=["apply_n", "apply_rec"])
+def test_gradient_of_function_arguments_calls_only_backpropagators(fn: Any) -> None:
+    graph, optimized = gradient(fn, (F64,))
+    callees = indirect_calls(optimized)
+    assert callees and all(
+        isinstance(t, Fns) and all(isinstance(g, Graph) and g.flags.get("bprop") for g in t.members)
+        for t in callees
+    ), callees
+    assert function_parameters(optimized) == []
+    for x in (0.7, -1.2):
+        assert_same_run(graph, optimized, (x,), zero_sign=False)
+
+
+# -- tuple simplification: a recursion returns only the elements its callers read
+def power_only(x, n):
+    return power_pair(x, n)[0]
+
+
+def sum_rec(x, n):
+    if n == 0:
+        return 0.0
+    return math.sin(x) + sum_rec(x, n - 1)
+
+
+def test_unread_tuple_element_is_not_computed() -> None:
+    graph = parse_function(power_only)
+    without = optimize(graph, tuple(p for p in DEFAULT if p != "tuples"), arg_types=(F64, I64))
+    optimized = optimize(graph, arg_types=(F64, I64), verify_each=True)
+    # the derivative element (x * d, v + d) is gone, and the tuple with it: x * v stays
+    assert stats(without)["primitives"] == {"add": 1, "eq": 1, "getitem": 3, "make_tuple": 1, "mul": 2, "sub": 1, "switch": 1}
+    assert stats(optimized)["primitives"] == {"eq": 1, "mul": 1, "sub": 1, "switch": 1}
+    assert apply_count(optimized) < apply_count(without)
+    for args in [(1.5, 4), (-0.5, 0), (2.0, 1)]:
+        assert_same_run(graph, optimized, args)
+
+
+def test_gradient_of_recursion_drops_the_values_no_backpropagator_reads() -> None:
+    # the backward pass of a sum needs no partial sums: J(sum_rec) returns its backpropagator only
+    graph, optimized = gradient(sum_rec, (F64, I64))
+    without = optimize(graph, tuple(p for p in DEFAULT if p != "tuples"), arg_types=(F64, I64))
+    assert "add" in stats(without)["primitives"] and "add" not in stats(optimized)["primitives"]
+    assert apply_count(optimized) < apply_count(without)
+    for args in [(0.3, 3), (1.2, 0)]:
+        assert_same_run(graph, optimized, args, zero_sign=False)

@@ -121,7 +121,7 @@ def _native_dispatch(owner: Any, graph: Callable[[], Graph]) -> Any:
     from tapeless.backend.cpu.compiler import Dispatcher
 
     base = type(owner)
-    owner.__class__ = type(base.__name__, (base,), {"__slots__": ()} if hasattr(base, "__slots__") else {})
+    owner.__class__ = type(base.__name__, (base,), {})
     slow = functools.partial(base.__call__, owner)
 
     def install(entry: Callable[..., Any]) -> None:

@@ -35,9 +35,6 @@ class Native:
     specialization: Specialization
     #: Seconds per stage: optimize, specialize, lower, llvm.
     timings: dict[str, float] = field(default_factory=dict)
-    #: Whether the program may recurse deeper than the caller's stack (then a
-    #: `DeepRecursion` status retries the call on a big stack).
-    deep: bool = False
 
 
 def signature_of(fn_name: str, args: Sequence[Any]) -> tuple[AbstractType, ...]:
@@ -87,15 +84,15 @@ def compile_graph(graph: Graph, arg_types: tuple[AbstractType, ...], *, optimize
     timings.update(optimize=t1 - t0, specialize=t2 - t1, lower=t3 - t2, llvm=t4 - t3)
     assert spec.root.output is not None
     entry = EntrySpec(arg_types, spec.root.output, address, tuple(runtime.ERRORS))
-    return Native(entry, llvm_ir, spec, timings, deep=bool(lowering.guarded))
+    return Native(entry, llvm_ir, spec, timings)
 
 
 class Dispatcher:
     """Native code for `graph`, compiled per argument type signature on first use.
 
-    `entry` is the callable to install as the owner's `__call__` (see
-    `install`): the builtin itself, or, when some signature may recurse past
-    the caller's stack, a small Python function that retries on a big stack.
+    `entry` is the builtin installed as the owner's `__call__` (see `install`);
+    a call that runs out of the caller's stack comes back through `_deep`,
+    which reruns it on a big stack.
     """
 
     def __init__(

@@ -647,9 +647,7 @@ def _constant(t: AbstractType, value: object) -> ir.Constant:
         return ir.Constant(
             ltype(t), [_constant(e, v) for e, v in zip(t.elements, value, strict=True)]
         )
-    if isinstance(t, FnSet):  # a primitive as a value: nothing to carry
-        return ir.Constant(ltype(t), None)
-    return ir.Constant(ltype(t), None)
+    return ir.Constant(ltype(t), None)  # None, an empty Env, a primitive: nothing to carry
 
 
 def _clean(name: str) -> str:

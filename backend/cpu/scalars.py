@@ -41,6 +41,7 @@ UNARY_MATH = {
     "atan": ("atan", False), "tanh": ("tanh", False), "asinh": ("asinh", False),
     "acosh": ("acosh", False), "atanh": ("atanh", False),
 }  # fmt: skip
+COMPARISONS = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 DOMAIN = (ValueError, "math domain error")
 RANGE = (OverflowError, "math range error")
 
@@ -108,6 +109,10 @@ class ScalarOps:
     # -- the primitives --------------------------------------------------------------------
     def emit(self, name: str, args: list[ir.Value], kinds: list[str], out: str) -> ir.Value:
         """`name(*args)` for arguments of scalar `kinds` giving a scalar of kind `out`."""
+        if name in ("add", "sub", "mul"):
+            return self._arith(name, args, kinds, out)
+        if name in COMPARISONS:
+            return self._compare(COMPARISONS[name], args, kinds)
         method = getattr(self, f"_{name}", None)
         if method is not None:
             return method(args, kinds, out)
@@ -120,15 +125,6 @@ class ScalarOps:
         if out == "f64":
             return getattr(self.b, f"f{op}")(x, y)
         return self.checked_int({"add": "sadd", "sub": "ssub", "mul": "smul"}[op], x, y)
-
-    def _add(self, args: list[ir.Value], kinds: list[str], out: str) -> ir.Value:
-        return self._arith("add", args, kinds, out)
-
-    def _sub(self, args: list[ir.Value], kinds: list[str], out: str) -> ir.Value:
-        return self._arith("sub", args, kinds, out)
-
-    def _mul(self, args: list[ir.Value], kinds: list[str], out: str) -> ir.Value:
-        return self._arith("mul", args, kinds, out)
 
     def _truediv(self, args: list[ir.Value], kinds: list[str], out: str) -> ir.Value:
         x, y = (self.to_f64(a, k) for a, k in zip(args, kinds, strict=True))
@@ -286,24 +282,6 @@ class ScalarOps:
                 return self.b.fcmp_unordered(op, x, y)
             return self.b.fcmp_ordered(op, x, y)
         return self.b.icmp_signed(op, self.to_i64(x, kinds[0]), self.to_i64(y, kinds[1]))
-
-    def _eq(self, args: list[ir.Value], kinds: list[str], out: str) -> ir.Value:
-        return self._compare("==", args, kinds)
-
-    def _ne(self, args: list[ir.Value], kinds: list[str], out: str) -> ir.Value:
-        return self._compare("!=", args, kinds)
-
-    def _lt(self, args: list[ir.Value], kinds: list[str], out: str) -> ir.Value:
-        return self._compare("<", args, kinds)
-
-    def _le(self, args: list[ir.Value], kinds: list[str], out: str) -> ir.Value:
-        return self._compare("<=", args, kinds)
-
-    def _gt(self, args: list[ir.Value], kinds: list[str], out: str) -> ir.Value:
-        return self._compare(">", args, kinds)
-
-    def _ge(self, args: list[ir.Value], kinds: list[str], out: str) -> ir.Value:
-        return self._compare(">=", args, kinds)
 
     def _scalar_max(self, args: list[ir.Value], kinds: list[str], out: str) -> ir.Value:
         # max(x, y) is y only if y > x (ties and NaN keep x), as CPython's builtin

@@ -10,9 +10,11 @@ until the first call (so a function may refer to globals defined after it);
 the graph is then cached. On the interpreter, calling checks the arguments
 (ints, floats, bools, None, tuples of those, NumPy float64/int64/bool arrays,
 and functions that compiled code returned) and runs it. On the CPU backend
-(`backend.cpu`), each argument type signature is compiled once to native
-code, and the object's `__call__` is then a builtin that goes straight to it;
-calls with NumPy arrays run on the interpreter until native arrays land.
+(`backend.cpu`), each argument type signature (a function argument: the
+function itself) is compiled once to native code, and the object's
+`__call__` is then a builtin that goes straight to it, keywords and defaults
+included; calls with NumPy arrays run on the interpreter until native arrays
+land.
 """
 
 from __future__ import annotations
@@ -61,7 +63,9 @@ class CompiledFunction:
         self.backend = backend
         self._graph: Graph | None = None
         self._entry: Closure | None = None
-        self._native = _native_dispatch(self, lambda: self.graph) if backend == "cpu" else None
+        self._native = (
+            _native_dispatch(self, lambda: self.graph, keywords=True) if backend == "cpu" else None
+        )
 
     @property
     def natives(self) -> dict[Any, Any]:
@@ -111,8 +115,9 @@ class CompiledFunction:
         return f"<tapeless.compile({self.__qualname__}, backend={self.backend!r})>"
 
 
-def _native_dispatch(owner: Any, graph: Callable[[], Graph]) -> Any:
-    """A CPU-backend dispatcher that installs its native entry as `owner`'s `__call__`.
+def _native_dispatch(owner: Any, graph: Callable[[], Graph], *, keywords: bool = False) -> Any:
+    """A CPU-backend dispatcher that installs its native entry as `owner`'s `__call__`
+    (`keywords`: the entry binds keyword arguments to the graph's parameter names).
 
     `owner` gets a class of its own, so that setting `__call__` on it affects
     this object only; calls the entry does not take (new types, keywords,
@@ -127,7 +132,7 @@ def _native_dispatch(owner: Any, graph: Callable[[], Graph]) -> Any:
     def install(entry: Callable[..., Any]) -> None:
         type(owner).__call__ = entry if isinstance(entry, types.BuiltinFunctionType) else staticmethod(entry)
 
-    return Dispatcher(getattr(owner, "__name__", "f"), graph, install, slow)
+    return Dispatcher(getattr(owner, "__name__", "f"), graph, install, slow, keywords=keywords)
 
 
 def _check_argument(fn: CompiledFunction | GradFunction, index: int, value: Any) -> Any:

@@ -4,19 +4,31 @@ A native function of the backend has the fixed ABI
 
     i32 @f(<leaf args by value>..., ptr %out)
 
-where the leaves of an argument type are: `Scalar("f64")` -> double,
-`Scalar("i64")` -> i64, `Scalar("bool")` -> i1, `NoneType()` -> nothing, a
-`TupleType` -> its elements' leaves in order. The result's leaves are written
-to `out`, one 8-byte slot each (f64 as double, i64 as i64, bool as i64 0/1).
-The status is 0 for success, k >= 1 for "raise `errors[k-1]`".
+where the leaves of an argument type are the lowering's (`lower.leaves`):
+`Scalar("f64")` -> double, `Scalar("i64")` -> i64, `Scalar("bool")` -> i1,
+`NoneType()` and `Identity` -> nothing, a `TupleType` -> its elements' leaves
+in order. The result's leaves are written to `out`, one 8-byte slot each (f64
+as double, i64 as i64, bool as i64 0/1). The status is 0 for success, k >= 1
+for "raise `errors[k-1]`".
+
+Which Python values cross the boundary, and as what, is one rule:
+`SCALAR_KINDS` (exact Python type -> scalar kind), ints within 64 bits, `None`,
+exact tuples, and callables by identity (`Identity`: native code specialized
+to that very function). `abi_type` applies it in Python (the dispatcher's
+signatures); `_EntryBuilder.unbox` checks the same rule in native code, and
+tests hold the two to agreement (a value `abi_type` types as T is taken by an
+entry for T and comes back unchanged).
 
 `make_entry` generates one C-API function (the `METH_FASTCALL|METH_KEYWORDS`
-convention) that tries each `EntrySpec` in order: it checks the arguments'
-Python types exactly (see `make_entry`), unboxes them, calls the native
-function, and boxes the result or raises; anything else is handed, unchanged,
-to a Python `fallback`. It is wrapped with `PyCFunction_NewEx` (one ctypes
-call, at build time), so a call costs what calling any builtin costs: no
-ctypes, no argument tuple, no Python frame.
+convention) that first binds the call's arguments to the `Parameters` as
+Python does (positionally, by keyword, from defaults), then tries each
+`EntrySpec` in order: it checks the bound arguments' types exactly, unboxes
+them, calls the native function, and boxes the result or raises. Anything
+else (a type no spec takes, a call Python would reject, a keyword name that
+is not the interned parameter name) is handed, unchanged, to a Python
+`fallback`. It is wrapped with `PyCFunction_NewEx` (one ctypes call, at build
+time), so a call costs what calling any builtin costs: no ctypes, no argument
+tuple, no Python frame.
 
 A builtin is not a descriptor (it has no `__get__`), so it can serve as a
 class's `__call__`: `type(obj).__call__ = entry` makes `obj(x)` run `entry(x)`,
@@ -25,10 +37,11 @@ attribute as is).
 
 Lifetime: the builtin's `__self__` is an `EntryState` tuple that owns the
 fallback, the `PyMethodDef` (ctypes memory CPython reads while the builtin
-exists) and the exception classes and messages the code refers to by
-address, so all of them live exactly as long as the builtin. The machine code
-itself lives as long as the process (`backend.cpu.jit`), as do the native
-functions the specs point at.
+exists) and every object the code refers to by address (exception classes
+and messages, defaults, parameter names, the functions of `Identity` types),
+so all of them live exactly as long as the builtin. The machine code itself
+lives as long as the process (`backend.cpu.jit`), as do the native functions
+the specs point at.
 
 Object layout facts used here (CPython >= 3.11, 64-bit, not free-threaded):
 `PyObject` is `{[2 pointers if Py_TRACE_REFS], ob_refcnt, ob_type}` so
@@ -38,19 +51,24 @@ Object layout facts used here (CPython >= 3.11, 64-bit, not free-threaded):
 Every C-API function called is in the stable ABI (`PyObject_Vectorcall` since
 3.12; an exported function since 3.9), and reference counts are only changed
 through them (`Py_IncRef`, `Py_DecRef`), never inline, since their inline form
-differs between CPython versions.
+differs between CPython versions. Keyword names are matched by identity: a
+call site's names are the interned strings of the code object, as are the
+parameter names (`sys.intern`), so a name that does not match goes to the
+fallback, which binds by equality.
 """
 
 from __future__ import annotations
 
 import ctypes
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import llvmlite.ir as ir
 
-from tapeless.backend.cpu import jit
+from tapeless.backend.cpu import jit, lower
+from tapeless.backend.cpu.scalars import LTYPES
 from tapeless.errors import InternalError
 from tapeless.ir.types import AbstractType, NoneType, Scalar, TupleType
 
@@ -63,9 +81,16 @@ if float.__basicsize__ != _FLOAT_VALUE + 8 or tuple.__itemsize__ != 8:
 
 # Include/methodobject.h. With METH_FASTCALL|METH_KEYWORDS the C function is
 #   PyObject *f(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
-# with borrowed arguments and kwnames NULL when there are no keywords.
+# with borrowed arguments: the nargs positional ones, then one per name of the
+# kwnames tuple (NULL when there are no keywords).
 METH_KEYWORDS = 0x0002
 METH_FASTCALL = 0x0080
+
+#: The Python types native code takes as scalars, matched exactly (so `bool` is not an
+#: `int`, and `np.float64` is not a `float`), and their scalar kinds.
+SCALAR_KINDS: dict[type, str] = {float: "f64", int: "i64", bool: "bool"}
+_PYTHON_TYPE = {kind: type_ for type_, kind in SCALAR_KINDS.items()}
+I64_MIN, I64_MAX = -(2**63), 2**63 - 1
 
 
 class _MethodDef(ctypes.Structure):
@@ -101,9 +126,53 @@ _C_API = {
     "Py_DecRef": ir.FunctionType(ir.VoidType(), (_PTR,)),
 }
 
-# Native leaf type of each scalar kind, and the C-API function boxing its out-slot.
-_LEAF = {"f64": _F64, "i64": _I64, "bool": _I1}
+# The C-API function boxing the out-slot of each scalar kind.
 _BOX = {"f64": "PyFloat_FromDouble", "i64": "PyLong_FromLongLong", "bool": "PyBool_FromLong"}
+
+
+@dataclass(frozen=True, eq=False)
+class Identity(AbstractType):
+    """An argument that must be `value` itself: a function the native code was specialized
+    to (compared by identity, like Numba's dispatcher arguments). It has no leaves."""
+
+    value: object
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Identity) and other.value is self.value
+
+    def __hash__(self) -> int:
+        return id(self.value)
+
+    def __str__(self) -> str:
+        return f"is {getattr(self.value, '__qualname__', type(self.value).__name__)}"
+
+
+class NotNative(Exception):
+    """A value that cannot cross into native code; `detail` says what it is, in words."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+def abi_type(value: Any) -> AbstractType:
+    """The type an entry takes `value` as: the rule `_EntryBuilder.unbox` checks natively.
+
+    Exact `SCALAR_KINDS` types (ints within 64 bits), None, exact tuples of
+    such values, and callables by identity; `NotNative` for anything else.
+    """
+    kind = SCALAR_KINDS.get(type(value))
+    if kind == "i64" and not I64_MIN <= value <= I64_MAX:
+        raise NotNative("an int that does not fit in 64 bits (native ints are 64-bit)")
+    if kind is not None:
+        return Scalar(kind)
+    if value is None:
+        return NoneType()
+    if type(value) is tuple:
+        return TupleType(tuple(abi_type(v) for v in value))
+    if callable(value):
+        return Identity(value)
+    raise NotNative(f"a value of type {type(value).__name__}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +183,17 @@ class EntrySpec:
     result_type: AbstractType
     address: int
     errors: tuple[tuple[type[BaseException], str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Parameters:
+    """What an entry binds a call's arguments to, as Python binds them to a function's
+    positional parameters: `count` of them, their `names` for keyword arguments (None:
+    calls with keywords go to the fallback) and the `defaults` of the trailing ones."""
+
+    count: int
+    names: tuple[str, ...] | None = None
+    defaults: tuple[object, ...] = ()
 
 
 class EntryState(NamedTuple):
@@ -127,20 +207,18 @@ class EntryState(NamedTuple):
 
 
 def leaves(typ: AbstractType) -> list[str]:
-    """The scalar kinds of `typ`'s leaves, in ABI order; `InternalError` for other types."""
-    if isinstance(typ, Scalar) and typ.value is None and typ.kind in _LEAF:
-        return [typ.kind]
-    if isinstance(typ, NoneType):
-        return []
-    if isinstance(typ, TupleType):
-        return [kind for element in typ.elements for kind in leaves(element)]
-    raise InternalError(f"native entry: no ABI for values of type {typ}")
+    """The scalar kinds of `typ`'s leaves, in ABI order (the lowering's `leaves`, without paths)."""
+    return [kind for _, kind in lower.leaves(typ)]
 
 
 def native_function_type(spec: EntrySpec) -> ir.FunctionType:
     """The LLVM type of `spec`'s native function: `i32 (leaves..., ptr out)`."""
     kinds = [kind for t in spec.arg_types for kind in leaves(t)]
-    return ir.FunctionType(_STATUS, [*(_LEAF[k] for k in kinds), _PTR])
+    return ir.FunctionType(_STATUS, [*(LTYPES[k] for k in kinds), _PTR])
+
+
+def _no_abi(typ: AbstractType) -> InternalError:
+    return InternalError(f"native entry: no ABI for values of type {typ}")
 
 
 class _EntryBuilder:
@@ -160,10 +238,13 @@ class _EntryBuilder:
     def block(self, name: str) -> ir.Block:
         return self.function.append_basic_block(name)
 
-    def pointer_to(self, obj: object) -> ir.Constant:
-        """A pointer constant to `obj` (kept alive by the builtin: see `EntryState`)."""
+    def address_of(self, obj: object) -> int:
+        """`obj`'s address, which the code may use while the builtin lives (see `EntryState`)."""
         self.objects[id(obj)] = obj
-        return ir.Constant(_I64, id(obj)).inttoptr(_PTR)
+        return id(obj)
+
+    def pointer_to(self, obj: object) -> ir.Constant:
+        return ir.Constant(_I64, self.address_of(obj)).inttoptr(_PTR)
 
     def call(self, name: str, *args: ir.Value) -> ir.Value:
         """Call the C-API function `name` (declared on first use)."""
@@ -178,6 +259,11 @@ class _EntryBuilder:
         address = self.builder.gep(ptr, [ir.Constant(_I64, offset)], source_etype=ir.IntType(8))
         return self.builder.load(address, typ=typ)
 
+    def slot(self, array: ir.Value, index: ir.Value | int) -> ir.Value:
+        """The address of pointer `index` of `array`."""
+        i = _I64(index) if isinstance(index, int) else index
+        return self.builder.gep(array, [i], source_etype=_PTR)
+
     def require(self, condition: ir.Value, fail: ir.Block) -> None:
         """Go on if `condition` holds, else branch to `fail`."""
         ok = self.block("ok")
@@ -187,28 +273,108 @@ class _EntryBuilder:
     def is_object(self, value: ir.Value, obj: object) -> ir.Value:
         return self.builder.icmp_unsigned("==", value, self.pointer_to(obj))
 
-    def unbox(self, obj: ir.Value, typ: AbstractType, fail: ir.Block) -> list[ir.Value]:
-        """The native leaves of Python object `obj`, or a branch to `fail` if it is not a `typ`."""
+    # -- binding --------------------------------------------------------------------
+    def bind(
+        self, params: Parameters, args: ir.Value, nargs: ir.Value, kwnames: ir.Value, fail: ir.Block
+    ) -> ir.Value:
+        """Emit: an array of the `params.count` objects the call binds, in parameter order
+        (borrowed), or a branch to `fail` where Python would raise (too many arguments, an
+        unknown or repeated keyword, a missing argument) or the name is not the interned one."""
         b = self.builder
-        if isinstance(typ, NoneType):
-            self.require(self.is_object(obj, None), fail)
+        bound = b.alloca(_PTR, size=params.count, name="bound")
+        required = params.count - len(params.defaults)
+        for i in range(params.count):
+            default = self.pointer_to(params.defaults[i - required]) if i >= required else _PTR(None)
+            b.store(default, self.slot(bound, i))
+        self.require(b.icmp_signed("<=", nargs, _I64(params.count)), fail)
+        self.positional(bound, params.count, args, nargs)
+        if params.names is None:
+            self.require(b.icmp_unsigned("==", kwnames, _PTR(None)), fail)
+        else:
+            self.keywords(params.names, bound, args, nargs, kwnames, fail)
+        for i in range(required):
+            given = b.load(self.slot(bound, i), typ=_PTR)
+            self.require(b.icmp_unsigned("!=", given, _PTR(None)), fail)
+        return bound
+
+    def positional(self, bound: ir.Value, count: int, args: ir.Value, nargs: ir.Value) -> None:
+        """Emit: bound[i] = args[i] for i < nargs <= count (a switch into a chain of copies)."""
+        b = self.builder
+        done = self.block("positional_done")
+        switch = b.switch(nargs, done)
+        copies = [self.block(f"copy{i}") for i in range(count)]
+        for i in reversed(range(count)):
+            switch.add_case(_I64(i + 1), copies[i])
+            b.position_at_end(copies[i])
+            b.store(b.load(self.slot(args, i), typ=_PTR), self.slot(bound, i))
+            b.branch(copies[i - 1] if i > 0 else done)
+        b.position_at_end(done)
+
+    def keywords(
+        self,
+        names: Sequence[str],
+        bound: ir.Value,
+        args: ir.Value,
+        nargs: ir.Value,
+        kwnames: ir.Value,
+        fail: ir.Block,
+    ) -> None:
+        """Emit: for each keyword j, bound[i] = args[nargs + j] where its name is (by identity)
+        parameter i's interned name; `fail` for any other name, or if i < nargs (bound twice)."""
+        b = self.builder
+        count_names, loop, following, done = (
+            self.block(s) for s in ("keyword_count", "keyword", "keyword_next", "keywords_done")
+        )
+        b.cbranch(b.icmp_unsigned("==", kwnames, _PTR(None)), done, count_names)
+        b.position_at_end(count_names)
+        count = self.field(kwnames, _OB_SIZE, _I64)
+        b.cbranch(b.icmp_signed(">", count, _I64(0)), loop, done)
+        b.position_at_end(loop)
+        j = b.phi(_I64, name="j")
+        j.add_incoming(_I64(0), count_names)
+        items = b.gep(kwnames, [_I64(_TUPLE_ITEMS)], source_etype=ir.IntType(8))
+        name = b.load(self.slot(items, j), typ=_PTR)
+        value = b.load(self.slot(args, b.add(nargs, j)), typ=_PTR)
+        switch = b.switch(b.ptrtoint(name, _I64), fail)
+        for i, param in enumerate(names):
+            case = self.block(f"keyword{i}")
+            switch.add_case(_I64(self.address_of(sys.intern(param))), case)
+            b.position_at_end(case)
+            self.require(b.icmp_signed("<=", nargs, _I64(i)), fail)
+            b.store(value, self.slot(bound, i))
+            b.branch(following)
+        b.position_at_end(following)
+        successor = b.add(j, _I64(1))
+        j.add_incoming(successor, following)
+        b.cbranch(b.icmp_signed("<", successor, count), loop, done)
+        b.position_at_end(done)
+
+    # -- values -----------------------------------------------------------------------
+    def unbox(self, obj: ir.Value, typ: AbstractType, fail: ir.Block) -> list[ir.Value]:
+        """The native leaves of Python object `obj`, or a branch to `fail` if it is not a `typ`
+        (the rule of `abi_type`)."""
+        b = self.builder
+        if isinstance(typ, NoneType | Identity):
+            self.require(self.is_object(obj, typ.value if isinstance(typ, Identity) else None), fail)
             return []
         if isinstance(typ, Scalar) and typ.kind == "bool":
+            # True and False are the only bools: identity is the exact type check.
             is_true = self.is_object(obj, True)
             self.require(b.or_(is_true, self.is_object(obj, False)), fail)
             return [is_true]
+        if not isinstance(typ, TupleType | Scalar) or (
+            isinstance(typ, Scalar) and typ.kind not in _PYTHON_TYPE
+        ):
+            raise _no_abi(typ)
         type_ = self.field(obj, _OB_TYPE, _PTR)
-        if isinstance(typ, Scalar) and typ.kind == "f64":
-            self.require(self.is_object(type_, float), fail)
-            return [self.field(obj, _FLOAT_VALUE, _F64)]
-        if isinstance(typ, Scalar) and typ.kind == "i64":
-            # Exact type: bool is its own type, not int.
-            self.require(self.is_object(type_, int), fail)
+        if isinstance(typ, Scalar):
+            self.require(self.is_object(type_, _PYTHON_TYPE[typ.kind]), fail)
+            if typ.kind == "f64":
+                return [self.field(obj, _FLOAT_VALUE, _F64)]
             value = self.call("PyLong_AsLongLongAndOverflow", obj, self.overflow)
             in_range = b.icmp_signed("==", b.load(self.overflow, typ=_C_INT), _C_INT(0))
             self.require(in_range, fail)
             return [value]
-        assert isinstance(typ, TupleType)
         self.require(self.is_object(type_, tuple), fail)
         size = self.field(obj, _OB_SIZE, _I64)
         self.require(b.icmp_signed("==", size, _I64(len(typ.elements))), fail)
@@ -225,11 +391,12 @@ class _EntryBuilder:
             none = self.pointer_to(None)
             self.call("Py_IncRef", none)
             return none
-        if isinstance(typ, Scalar):
+        if isinstance(typ, Scalar) and typ.kind in _BOX:
             slot = b.gep(out, [_I64(next(slots))], source_etype=_I64)
             value = b.load(slot, typ=_F64 if typ.kind == "f64" else _I64)
             return self.call(_BOX[typ.kind], value)
-        assert isinstance(typ, TupleType)
+        if not isinstance(typ, TupleType):
+            raise _no_abi(typ)
         tup = self.call("PyTuple_New", _I64(len(typ.elements)))
         before, fill, done = b.block, self.block("fill"), self.block("filled")
         b.cbranch(b.icmp_unsigned("!=", tup, _PTR(None)), fill, done)
@@ -250,17 +417,18 @@ class _EntryBuilder:
         result.add_incoming(filled, after)
         return result
 
-    def spec(self, spec: EntrySpec, args: ir.Value, nargs: ir.Value, out: ir.Value) -> None:
-        """Emit: if the arguments match `spec`, call it and return; else fall through."""
+    # -- calls ------------------------------------------------------------------------
+    def spec(self, spec: EntrySpec, bound: ir.Value, count: int, out: ir.Value) -> None:
+        """Emit: if the `count` bound arguments match `spec`, call it and return; else fall through."""
         b = self.builder
-        native_type = native_function_type(spec)  # first: it rejects types with no ABI
+        if len(spec.arg_types) != count:
+            raise InternalError(f"native entry: a spec of {len(spec.arg_types)} arguments for {count} parameters")
         mismatch = self.block("mismatch")
-        self.require(b.icmp_signed("==", nargs, _I64(len(spec.arg_types))), mismatch)
         native_args = []
         for i, typ in enumerate(spec.arg_types):
-            obj = b.load(b.gep(args, [_I64(i)], source_etype=_PTR), typ=_PTR)
+            obj = b.load(self.slot(bound, i), typ=_PTR)
             native_args += self.unbox(obj, typ, mismatch)
-        native_fn = b.inttoptr(_I64(spec.address), native_type.as_pointer())
+        native_fn = b.inttoptr(_I64(spec.address), native_function_type(spec).as_pointer())
         status = b.call(native_fn, [*native_args, out])
         raised = self.block("raised")
         self.require(b.icmp_signed("==", status, _STATUS(0)), raised)
@@ -272,7 +440,7 @@ class _EntryBuilder:
             b.position_at_end(retry)
             self_ = self.function.args[0]
             again = self.field(self_, _TUPLE_ITEMS + 8, _PTR)  # EntryState.retry is item 1
-            b.ret(self.call("PyObject_Vectorcall", again, args, nargs, _PTR(None)))
+            b.ret(self.call("PyObject_Vectorcall", again, bound, _I64(count), _PTR(None)))
             b.position_at_end(other)
         self.raise_status(status, spec.errors)
         b.position_at_end(mismatch)
@@ -304,18 +472,18 @@ class _EntryBuilder:
 
 
 def _build(
-    specs: Sequence[EntrySpec], symbol: str, retry_status: int | None
+    specs: Sequence[EntrySpec], params: Parameters, symbol: str, retry_status: int | None
 ) -> tuple[ir.Module, list[object]]:
     """The entry function `symbol` for `specs`, and the objects its code points at."""
     e = _EntryBuilder(symbol, retry_status)
     _self, args, nargs, kwnames = e.function.args
     n_out = max([1, *(len(leaves(s.result_type)) for s in specs)])
     out = e.builder.alloca(ir.ArrayType(_I64, n_out), name="out")
-    dispatch, fallback = e.block("dispatch"), e.block("fallback")
-    e.builder.cbranch(e.builder.icmp_unsigned("==", kwnames, _PTR(None)), dispatch, fallback)
-    e.builder.position_at_end(dispatch)
-    for spec in specs:
-        e.spec(spec, args, nargs, out)
+    fallback = e.block("fallback")
+    if specs:
+        bound = e.bind(params, args, nargs, kwnames, fallback)
+        for spec in specs:
+            e.spec(spec, bound, params.count, out)
     e.builder.branch(fallback)
     e.builder.position_at_end(fallback)
     e.fallback(args, nargs, kwnames)
@@ -327,26 +495,46 @@ def make_entry(
     fallback: Callable[..., Any],
     name: str,
     *,
+    parameters: Parameters | None = None,
     retry: Callable[..., Any] | None = None,
     retry_status: int | None = None,
 ) -> Callable[..., Any]:
-    """A builtin `name(*args)` that runs the first spec whose argument types match exactly.
+    """A builtin `name(*args, **kwargs)` that runs the first spec whose argument types match exactly.
 
-    Matching: a `float` (exactly; subclasses such as `np.float64` do not
-    match) is f64; an `int` (exactly, so not a `bool`) in the int64 range is
-    i64; `True`/`False` are bool; `None` is None; a `tuple` (exactly) of the
-    right length matches a `TupleType` whose elements match. The result is
-    boxed as `float`, `int`, `bool`, `None` and `tuple`; a nonzero status
-    raises `exc_class(message)` from the spec's `errors`. With keyword
-    arguments, or when no spec matches, it returns `fallback(*args, **kwargs)`.
-    With `retry`, a native status equal to `retry_status` returns `retry(*args)`
-    instead of raising (the CPU backend reruns a call that ran out of stack).
+    Binding: the arguments are bound to `parameters` as Python would bind
+    them (default: as many positional parameters as the specs take, no
+    keywords, no defaults). Matching (`abi_type`): a `float` (exactly;
+    subclasses such as `np.float64` do not match) is f64; an `int` (exactly,
+    so not a `bool`) in the int64 range is i64; `True`/`False` are bool;
+    `None` is None; a `tuple` (exactly) of the right length matches a
+    `TupleType` whose elements match; `Identity(obj)` matches `obj` only. The
+    result is boxed as `float`, `int`, `bool`, `None` and `tuple`; a nonzero
+    status raises `exc_class(message)` from the spec's `errors`. When the
+    call cannot be bound or no spec matches, it returns
+    `fallback(*args, **kwargs)` with the call's own arguments. With `retry`,
+    a native status equal to `retry_status` returns `retry(*bound)` instead of
+    raising (the CPU backend reruns a call that ran out of stack).
     """
+    if parameters is None:
+        parameters = Parameters(len(specs[0].arg_types) if specs else 0)
     symbol = jit.unique_name(f"entry.{name}")
-    module, objects = _build(specs, symbol, retry_status if retry is not None else None)
+    module, objects = _build(specs, parameters, symbol, retry_status if retry is not None else None)
     # The entry is straight-line checks and C-API calls: O1 calls as fast as O3
     # (measured) and compiles faster.
     jit.compile_module(str(module), opt_level=1)
     method_def = _MethodDef(name.encode(), jit.address(symbol), METH_FASTCALL | METH_KEYWORDS, None)
     state = EntryState(fallback, retry, method_def, tuple(objects))
     return _PyCFunction_NewEx(ctypes.byref(method_def), state, __name__)
+
+
+__all__ = [
+    "SCALAR_KINDS",
+    "EntrySpec",
+    "Identity",
+    "NotNative",
+    "Parameters",
+    "abi_type",
+    "leaves",
+    "make_entry",
+    "native_function_type",
+]

@@ -5,11 +5,13 @@
     tapeless-ir path/to/file.py:Outer.method --locations --verify
     tapeless-ir path/to/file.py:func --stage opt --grad 1 --passes inline,dce
     tapeless-ir path/to/file.py:func --stage opt --types 'f64[1],(i64,bool)' --print-between-passes
+    tapeless-ir path/to/file.py:func --stage typed --grad 1 --types f64,i64
+    tapeless-ir path/to/file.py:func --stage llvm --llvm-optimized
 
 The file is loaded as a module (its directory on ``sys.path`` while it loads),
 ``func`` is looked up in it (a dotted path reaches attributes), and the stage
-runs on it. ``--format text`` prints `ir.printer.format_graph`; ``--format
-json`` prints one JSON object: ``stage``, ``graphs`` (graphs reachable from
+runs on it. For the stages that give graphs, ``--format text`` prints
+`ir.printer.format_graph`; ``--format json`` prints one JSON object: ``stage``, ``graphs`` (graphs reachable from
 the function), ``nodes`` (their live `Apply` nodes), ``closures`` (graphs with
 free variables), ``env_ops`` (``env_getitem``/``env_setitem`` nodes, AD's
 gradient environments), ``tuples_unpacked`` (``make_tuple`` nodes used only
@@ -19,9 +21,10 @@ directly); with ``--grad N``, ``grad``; for an optimized program,
 ``arg_types`` (the types it is specialized to).
 
 Stages are a registry, `STAGES`: each maps a Python function and the stage
-options (`Options`) to the root graph of the IR after that stage, and names
-the options it takes (any other is a usage error). Later layers add theirs
-(``typed``, ``llvm``) with `register_stage`.
+options (`Options`) to its result (the root graph of the IR after that stage;
+for the native stages, the specialization or the LLVM module), and names the
+options it takes (any other is a usage error). Later layers add theirs with
+`register_stage`.
 
 - ``parse``: the front end's graphs; ``ad``: the J transform. ``--grad N``
   shows the N-th derivative (grad applied N times, with respect to argument
@@ -37,6 +40,19 @@ the options it takes (any other is a usage error). Later layers add theirs
   PASS (round R): N nodes, changed`` (or ``unchanged``) for every pass run,
   followed by the program when the pass changed it; in JSON, a ``passes``
   list of ``{"pass", "round", "changed", "nodes"}`` instead.
+- ``typed``: what the native CPU backend (`backend.cpu.compiler.compile_graph`)
+  makes of the function (or its N-th derivative) called with ``--types``:
+  every instance of its specialization with the type of each parameter and
+  node, its output type and the context a closure reads its free variables in
+  (`backend.cpu.show`). In JSON: ``arg_types``, ``output`` and ``instances``.
+- ``llvm``: the LLVM IR of that compiled module, as tapeless generates it;
+  with ``--llvm-optimized``, after LLVM's O3 pipeline (what the JIT compiles).
+  In JSON: ``arg_types``, ``output``, ``optimized``, ``functions`` (those the
+  module defines) and ``ir``.
+  A program native code refuses (an ``if`` giving an int on one path and a
+  float on the other, ...) is a `TapelessError` in both native stages.
+
+``--locations`` applies to the stages that print graphs (not ``llvm``).
 
 Bad input (a missing file, a missing function, a bad option, a
 `TapelessError`) prints one clean message to stderr and exits with status 2;
@@ -57,8 +73,9 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
+from tapeless.backend.cpu.specialize import Specialization
 from tapeless.errors import TapelessError
 from tapeless.ir.analysis import Analysis, analyze
 from tapeless.ir.nodes import Apply, Constant, Graph, Node
@@ -67,6 +84,9 @@ from tapeless.ir.types import BOOL, F64, I64, NONE, SCALAR_KINDS, AbstractType, 
 from tapeless.opt import DEFAULT, PASSES, Trace, optimize
 from tapeless.opt.algebra import prim_of
 from tapeless.opt.infer import TOP
+
+if TYPE_CHECKING:
+    from tapeless.backend.cpu.compiler import Native
 
 PROG = "tapeless-ir"
 
@@ -83,10 +103,24 @@ class Options:
     passes: tuple[str, ...] | None = None  # --passes: None is the optimizer's default
     types: tuple[AbstractType, ...] | None = None  # --types: None is f64 for every parameter
     trace: Trace | None = None  # --print-between-passes: sees every pass `optimize` runs
+    llvm_optimized: bool = False  # --llvm-optimized: LLVM IR after LLVM's own pipeline
 
 
-#: What a stage does: the function and the options to the root graph after the stage.
-StageFn = Callable[[Callable[..., Any], Options], Graph]
+@dataclass(frozen=True)
+class LLVMModule:
+    """The llvm stage's result: the LLVM IR compiled for `specialization`, as tapeless
+    generated it or as LLVM `optimized` it."""
+
+    specialization: Specialization
+    ir: str
+    optimized: bool
+
+
+#: What a stage gives: the root graph after it, or a native stage's result.
+Result: TypeAlias = "Graph | Specialization | LLVMModule"
+#: What a stage does: the function and the options to its result.
+StageFn = Callable[[Callable[..., Any], Options], Result]
+_Fn = TypeVar("_Fn", bound=StageFn)
 
 
 @dataclass(frozen=True)
@@ -106,10 +140,10 @@ class Stage:
 STAGES: dict[str, Stage] = {}
 
 
-def register_stage(name: str, doc: str, flags: Sequence[str] = ()) -> Callable[[StageFn], StageFn]:
+def register_stage(name: str, doc: str, flags: Sequence[str] = ()) -> Callable[[_Fn], _Fn]:
     """Decorator adding a stage that takes the options `flags` to `STAGES` (once per name)."""
 
-    def register(fn: StageFn) -> StageFn:
+    def register(fn: _Fn) -> _Fn:
         if name in STAGES:
             raise ValueError(f"stage {name!r} registered twice")
         STAGES[name] = Stage(name, fn, doc, tuple(flags))
@@ -118,14 +152,18 @@ def register_stage(name: str, doc: str, flags: Sequence[str] = ()) -> Callable[[
     return register
 
 
-@register_stage("parse", "the front end's graphs (SSA: blocks are graphs, phis parameters)", ["--grad"])
+@register_stage(
+    "parse", "the front end's graphs (SSA: blocks are graphs, phis parameters)", ["--grad", "--locations"]
+)
 def _parse(fn: Callable[..., Any], options: Options) -> Graph:
     from tapeless.frontend import parse_function
 
     return derivative(parse_function(fn), options.grad)
 
 
-@register_stage("ad", "J(f): the J transform, returning (value, backpropagator closure)", ["--grad"])
+@register_stage(
+    "ad", "J(f): the J transform, returning (value, backpropagator closure)", ["--grad", "--locations"]
+)
 def _ad(fn: Callable[..., Any], options: Options) -> Graph:
     from tapeless.ad import J
 
@@ -135,18 +173,53 @@ def _ad(fn: Callable[..., Any], options: Options) -> Graph:
 @register_stage(
     "opt",
     "the optimized parse graph (or N-th derivative), specialized to --types",
-    ["--grad", "--passes", "--types", "--print-between-passes"],
+    ["--grad", "--passes", "--types", "--print-between-passes", "--locations"],
 )
 def _opt(fn: Callable[..., Any], options: Options) -> Graph:
     root = _parse(fn, options)
-    arg_types = options.types if options.types is not None else (F64,) * len(root.parameters)
-    if len(arg_types) != len(root.parameters):
+    passes = options.passes if options.passes is not None else DEFAULT
+    return optimize(root, passes, arg_types=_arg_types(root, options), trace=options.trace)
+
+
+@register_stage(
+    "typed",
+    "the native backend's specialized graphs for --types, every node with its type",
+    ["--grad", "--types", "--locations"],
+)
+def _typed(fn: Callable[..., Any], options: Options) -> Specialization:
+    return _native(fn, options).specialization
+
+
+@register_stage(
+    "llvm",
+    "the LLVM IR the native backend generates for --types (LLVM's O3 output with --llvm-optimized)",
+    ["--grad", "--types", "--llvm-optimized"],
+)
+def _llvm(fn: Callable[..., Any], options: Options) -> LLVMModule:
+    from tapeless.backend.cpu.jit import optimized_ir
+
+    native = _native(fn, options)
+    ir = optimized_ir(native.llvm_ir) if options.llvm_optimized else native.llvm_ir
+    return LLVMModule(native.specialization, ir, options.llvm_optimized)
+
+
+def _native(fn: Callable[..., Any], options: Options) -> Native:
+    """The native backend's compiled module of the parse stage's graph, for --types."""
+    from tapeless.backend.cpu.compiler import compile_graph
+
+    root = _parse(fn, options)
+    return compile_graph(root, _arg_types(root, options))
+
+
+def _arg_types(root: Graph, options: Options) -> tuple[AbstractType, ...]:
+    """The ``--types`` of `root`'s parameters (f64 each by default), one per parameter."""
+    found = options.types if options.types is not None else (F64,) * len(root.parameters)
+    if len(found) != len(root.parameters):
         raise UsageError(
             f"--types needs one type per parameter of {root.name}: "
-            f"{len(root.parameters)} expected, {len(arg_types)} given"
+            f"{len(root.parameters)} expected, {len(found)} given"
         )
-    passes = options.passes if options.passes is not None else DEFAULT
-    return optimize(root, passes, arg_types=arg_types, trace=options.trace)
+    return found
 
 
 def derivative(root: Graph, order: int) -> Graph:
@@ -375,7 +448,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("target", help="path/to/file.py:function")
     parser.add_argument("--stage", default="parse", choices=list(STAGES), help="default: parse")
     parser.add_argument("--format", default="text", choices=["text", "json"], help="default: text")
-    parser.add_argument("--locations", action="store_true", help="end each line with file:line:col")
+    parser.add_argument("--locations", action="store_true",
+                        help=f"end each line with file:line:col; for {_stages_taking('--locations')}")
     parser.add_argument("--grad", type=int, default=0, metavar="N",
                         help="the N-th derivative (grad applied N times, wrt argument 0) instead "
                              f"of the function; for {_stages_taking('--grad')}")
@@ -388,6 +462,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--print-between-passes", action="store_true",
                         help="show every pass run, and the program after each that changed it; "
                              f"for {_stages_taking('--print-between-passes')}")
+    parser.add_argument("--llvm-optimized", action="store_true",
+                        help="the module after LLVM's O3 pipeline (what the JIT compiles) instead of "
+                             "the LLVM IR tapeless generates (the default); "
+                             f"for {_stages_taking('--llvm-optimized')}")
     parser.add_argument("--verify", action="store_true", help="run the IR verifier on the result")
     parser.add_argument("--traceback", action="store_true", help="show Python tracebacks of errors")
     return parser
@@ -400,6 +478,8 @@ def _options(args: argparse.Namespace, log: PassLog | None) -> Options:
         "--passes": args.passes is not None,
         "--types": args.types is not None,
         "--print-between-passes": log is not None,
+        "--locations": args.locations,
+        "--llvm-optimized": args.llvm_optimized,
     }
     for flag, used in given.items():
         if used and flag not in STAGES[args.stage].flags:
@@ -411,13 +491,30 @@ def _options(args: argparse.Namespace, log: PassLog | None) -> Options:
         passes=None if args.passes is None else parse_passes(args.passes),
         types=None if args.types is None else parse_types(args.types),
         trace=log,
+        llvm_optimized=args.llvm_optimized,
     )
 
 
-def _render(args: argparse.Namespace, root: Graph, log: PassLog | None) -> str:
-    """The text that `main` prints for `root` in the format `args` asks for."""
+def _program(result: Result) -> Graph:
+    """The root graph of a stage's result (for a native stage, the optimized program)."""
+    if isinstance(result, Graph):
+        return result
+    spec = result if isinstance(result, Specialization) else result.specialization
+    return spec.root.graph
+
+
+def _render(args: argparse.Namespace, result: Result, log: PassLog | None) -> str:
+    """The text that `main` prints for `result` in the format `args` asks for."""
+    if isinstance(result, Graph):
+        return _render_graph(args, result, log)
+    if isinstance(result, Specialization):
+        return _render_typed(args, result)
+    return _render_llvm(args, result)
+
+
+def _render_graph(args: argparse.Namespace, root: Graph, log: PassLog | None) -> str:
     if args.format == "json":
-        data: dict[str, Any] = {"stage": args.stage, **({"grad": args.grad} if args.grad else {})}
+        data = _json_head(args)
         data.update(stats(root))
         if "arg_types" in root.flags:
             data["arg_types"] = [format_type(t) for t in root.flags["arg_types"]]
@@ -426,6 +523,43 @@ def _render(args: argparse.Namespace, root: Graph, log: PassLog | None) -> str:
         return json.dumps(data, indent=2)
     program = format_graph(root, locations=args.locations).rstrip("\n")
     return "\n".join([*(log.lines if log is not None else []), program])
+
+
+def _json_head(args: argparse.Namespace) -> dict[str, Any]:
+    return {"stage": args.stage, **({"grad": args.grad} if args.grad else {})}
+
+
+def _render_typed(args: argparse.Namespace, spec: Specialization) -> str:
+    from tapeless.backend.cpu.show import format_specialization, specialization_json
+
+    if args.format == "text":
+        return format_specialization(spec, locations=args.locations).rstrip("\n")
+    return json.dumps({**_native_head(args, spec), "instances": specialization_json(spec)}, indent=2)
+
+
+def _render_llvm(args: argparse.Namespace, module: LLVMModule) -> str:
+    if args.format == "text":
+        return module.ir.rstrip("\n")
+    data = _native_head(args, module.specialization)
+    data.update(optimized=module.optimized, functions=_defined_functions(module.ir), ir=module.ir)
+    return json.dumps(data, indent=2)
+
+
+def _native_head(args: argparse.Namespace, spec: Specialization) -> dict[str, Any]:
+    """The JSON fields of both native stages: the stage and the signature compiled."""
+    assert spec.root.output is not None  # a program that never returns is refused
+    return {
+        **_json_head(args),
+        "arg_types": [format_type(t) for t in spec.root.args],
+        "output": format_type(spec.root.output),
+    }
+
+
+def _defined_functions(ir: str) -> list[str]:
+    """The names of the functions LLVM IR text `ir` defines (not those it only declares)."""
+    import llvmlite.binding as llvm
+
+    return [f.name for f in llvm.parse_assembly(ir).functions if not f.is_declaration]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -437,12 +571,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         log = PassLog(locations=args.locations) if args.print_between_passes else None
         options = _options(args, log)
-        root = STAGES[args.stage].run(load_function(args.target), options)
+        result = STAGES[args.stage].run(load_function(args.target), options)
         if args.verify:
             from tapeless.ir.verify import verify
 
-            verify(root)
-        text = _render(args, root, log)
+            verify(_program(result))
+        text = _render(args, result, log)
     except (UsageError, TapelessError) as exc:
         if args.traceback:
             raise

@@ -155,8 +155,8 @@ def test_traceback_flag_reraises(tmp_path):
 
 
 def test_stage_registry():
-    assert list(STAGES)[:3] == ["parse", "ad", "opt"]
-    assert STAGES["opt"].flags == ("--grad", "--passes", "--types", "--print-between-passes")
+    assert list(STAGES) == ["parse", "ad", "opt", "typed", "llvm"]
+    assert STAGES["opt"].flags == ("--grad", "--passes", "--types", "--print-between-passes", "--locations")
     with pytest.raises(ValueError, match="registered twice"):
         register_stage("parse", "again")(lambda fn, options: fn)
 
@@ -379,7 +379,7 @@ def test_unknown_pass_lists_the_known_ones(tmp_path, capsys):
     ],
 )
 def test_optimizer_options_need_the_opt_stage(tmp_path, capsys, stage, option):
-    assert_usage_error(capsys, [_ad_file(tmp_path), "--stage", stage, *option], "applies to the opt stage")
+    assert_usage_error(capsys, [_ad_file(tmp_path), "--stage", stage, *option], "applies to the opt")
 
 
 @pytest.mark.parametrize(
@@ -419,8 +419,167 @@ def test_bad_types_are_usage_errors(tmp_path, capsys, text):
     assert_usage_error(capsys, [_ad_file(tmp_path), "--stage", "opt", "--types", text], "bad --types")
 
 
-def test_types_need_one_per_parameter(tmp_path, capsys):
+@pytest.mark.parametrize("stage", ["opt", "typed", "llvm"])
+def test_types_need_one_per_parameter(tmp_path, capsys, stage):
     path = write(tmp_path, "prog.py", "def f(x, n):\n    return x * n\n")
-    assert_usage_error(capsys, [f"{path}:f", "--stage", "opt", "--types", "f64"], "2 expected, 1 given")
+    assert_usage_error(capsys, [f"{path}:f", "--stage", stage, "--types", "f64"], "2 expected, 1 given")
     # the derivative takes the function's parameters
-    assert_usage_error(capsys, [f"{path}:f", "--stage", "opt", "--grad", "1", "--types", "f64,i64,f64"], "2 expected, 3 given")
+    assert_usage_error(capsys, [f"{path}:f", "--stage", stage, "--grad", "1", "--types", "f64,i64,f64"], "2 expected, 3 given")
+
+
+# -- the native stages --------------------------------------------------------------
+
+NATIVE_PROGRAM = """
+def mixed(x, n):
+    y = x * 2.0
+    m = n + 1
+    return y * m
+
+def loop(x, n):
+    s = 0.0
+    i = 0
+    while i < n:
+        s = s + x * i
+        i = i + 1
+    return s
+
+def refused(x, n):
+    if n > 0:
+        return 1
+    return x
+"""
+
+PYTHON_TYPES = {float: "f64", int: "i64", bool: "bool"}
+TYPED_LINE = re.compile(r"  (%\w+) = (.*?): (.+?)(?:  calls .*)?$")
+
+
+def _native_file(tmp_path) -> Path:
+    return write(tmp_path, "nativeprog.py", NATIVE_PROGRAM)
+
+
+def _typed_nodes(text: str) -> list[tuple[str, str, str]]:
+    """(name, expression, type) of every node line of the typed text, in order."""
+    return [m.groups() for line in text.splitlines() if (m := TYPED_LINE.match(line))]
+
+
+@pytest.mark.parametrize("args", [(1.5, 3), (4, 5), (True, 2)])
+def test_typed_stage_types_each_node_as_python_computes_it(tmp_path, capsys, args):
+    path = _native_file(tmp_path)
+    x, n = args
+    expected = {  # the nodes of mixed(), typed by CPython running them
+        "mul(%a, 2.0)": PYTHON_TYPES[type(x * 2.0)],
+        "add(%b, 1)": PYTHON_TYPES[type(n + 1)],
+        "mul(%c, %d)": PYTHON_TYPES[type((x * 2.0) * (n + 1))],
+    }
+    namespace: dict = {}
+    exec(NATIVE_PROGRAM, namespace)
+    output = PYTHON_TYPES[type(namespace["mixed"](*args))]
+    types = [PYTHON_TYPES[type(a)] for a in args]
+    argv = [f"{path}:mixed", "--stage", "typed", "--types", ",".join(types)]
+    code, out, err = run_main(capsys, *argv, "--verify")
+    assert code == 0 and err == ""
+    assert out.startswith(f"instance mixed(%a: {types[0]}, %b: {types[1]}) -> {output} {{")
+    assert {expr: t for _, expr, t in _typed_nodes(out)} == expected
+    data = json_of(capsys, *argv, "--format", "json")
+    assert data["arg_types"] == types and data["output"] == output
+    [inst] = data["instances"]
+    assert inst["name"] == "mixed" and inst["context"] is None and inst["free"] == {}
+    assert inst["types"] == {"%a": types[0], "%b": types[1], **{name: t for name, _, t in _typed_nodes(out)}}
+
+
+def test_typed_stage_shows_closures_with_their_context(tmp_path, capsys):
+    # the derivative of a loop: each iteration's backpropagator reads the
+    # iteration's values, in the frame of J(loop_body) that made it
+    target = f"{_native_file(tmp_path)}:loop"
+    argv = [target, "--stage", "typed", "--grad", "1", "--types", "f64,i64"]
+    data = json_of(capsys, *argv, "--format", "json")
+    assert data["grad"] == 1 and data["output"] == "f64"
+    instances = {inst["name"]: inst for inst in data["instances"]}
+    closures = [inst for inst in instances.values() if inst["context"] is not None]
+    assert closures
+    for inst in closures:
+        assert inst["context"] in instances
+        assert inst["free"] and None not in inst["free"].values()
+    called = {name for inst in instances.values() for names in inst["calls"].values() for name in names}
+    assert called <= set(instances) and called == set(instances) - {data["instances"][0]["name"]}
+    code, out, _ = run_main(capsys, *argv, "--verify")
+    assert code == 0
+    blocks = out.rstrip("\n").split("\n\n")  # one per instance, in the JSON's order
+    for inst, block in zip(data["instances"], blocks, strict=True):
+        header, *lines = block.splitlines()
+        assert header.startswith(f"instance {inst['name']}(")
+        context = "" if inst["context"] is None else f" in {inst['context']}"
+        assert header.endswith(f" -> {inst['output']}{context} {{")
+        assert [line for line in lines if line.startswith("  free ")] == [
+            f"  free {fv}: {t}" for fv, t in inst["free"].items()
+        ]
+    # a function value prints the closures it may be: a loop's backpropagator is the exit's or the body's
+    assert any(t.startswith("{") and "@" in t for _, _, t in _typed_nodes(out))
+
+
+def test_typed_stage_locations(tmp_path, capsys):
+    code, out, _ = run_main(capsys, f"{_native_file(tmp_path)}:mixed", "--stage", "typed", "--locations")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].endswith("  # nativeprog.py:2:1")
+    assert lines[1:4] == [
+        "  %c = mul(%a, 2.0): f64  # nativeprog.py:3:9",
+        "  %d = add(%b, 1): f64  # nativeprog.py:4:9",
+        "  %e = mul(%c, %d): f64  # nativeprog.py:5:12",
+    ]
+
+
+@pytest.mark.parametrize("optimized", [False, True])
+def test_llvm_stage_prints_a_module_defining_the_entry(tmp_path, capsys, optimized):
+    import llvmlite.binding as llvm
+
+    argv = [f"{_native_file(tmp_path)}:mixed", "--stage", "llvm", "--types", "f64,i64"]
+    argv += ["--llvm-optimized"] if optimized else []
+    code, out, err = run_main(capsys, *argv)
+    assert code == 0 and err == ""
+    module = llvm.parse_assembly(out)
+    module.verify()
+    defined = [f for f in module.functions if not f.is_declaration]
+    [entry] = [f for f in defined if re.fullmatch(r"tl_entry_mixed\.\d+", f.name)]
+    assert [str(a.type) for a in entry.arguments][:2] == ["double", "i64"]  # the --types
+    data = json_of(capsys, *argv, "--format", "json")
+    assert data["stage"] == "llvm" and data["optimized"] is optimized
+    assert data["arg_types"] == ["f64", "i64"] and data["output"] == "f64"
+    functions = [f.name for f in llvm.parse_assembly(data["ir"]).functions if not f.is_declaration]
+    assert data["functions"] == functions and len(functions) == len(defined)
+
+
+def test_llvm_optimized_differs_from_the_generated_ir(tmp_path, capsys):
+    argv = [f"{_native_file(tmp_path)}:loop", "--stage", "llvm", "--grad", "1", "--types", "f64,i64"]
+    generated = json_of(capsys, *argv, "--format", "json")
+    optimized = json_of(capsys, *argv, "--format", "json", "--llvm-optimized")
+    assert generated["grad"] == optimized["grad"] == 1
+    # LLVM inlines the instances' functions into the entry
+    assert len(optimized["functions"]) < len(generated["functions"])
+
+
+@pytest.mark.parametrize("stage", ["typed", "llvm"])
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_native_stages_report_a_refused_program_cleanly(tmp_path, capsys, stage, fmt):
+    path = _native_file(tmp_path)
+    code, out, err = run_main(capsys, f"{path}:refused", "--stage", stage, "--types", "f64,i64", "--format", fmt)
+    assert code == 2 and out == ""
+    line = NATIVE_PROGRAM.splitlines().index("    if n > 0:") + 1  # the `if` whose paths disagree
+    assert err.startswith(f"tapeless-ir: error: {path}:{line}:5: ")
+    assert "native specialization" in err and "an int on one path and a float on another" in err
+    assert "    if n > 0:" in err and "hint: " in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "stage, option, fragment",
+    [
+        ("llvm", ["--locations"], "--locations applies to the parse, ad, opt and typed stages"),
+        ("typed", ["--llvm-optimized"], "--llvm-optimized applies to the llvm stage"),
+        ("opt", ["--llvm-optimized"], "--llvm-optimized applies to the llvm stage"),
+        ("typed", ["--passes", "dce"], "--passes applies to the opt stage"),
+        ("llvm", ["--print-between-passes"], "applies to the opt stage"),
+    ],
+)
+def test_native_stage_options(tmp_path, capsys, stage, option, fragment):
+    assert_usage_error(capsys, [f"{_native_file(tmp_path)}:mixed", "--stage", stage, *option], fragment)

@@ -23,6 +23,7 @@ from tapeless.opt.dce import dce
 from tapeless.opt.eta import eta
 from tapeless.opt.fold import fold
 from tapeless.opt.inline import inline
+from tapeless.opt.jstatic import jstatic
 from tapeless.opt.lift import lift
 from tapeless.opt.params import params
 from tapeless.opt.program import clone_program
@@ -43,12 +44,13 @@ PASSES: dict[str, Pass] = {
     "collect": collect,
     "params": params,
     "specialize": specialize,
+    "jstatic": jstatic,
     "tuples": tuples,
 }
 
 #: The default pipeline, one round; `optimize` repeats it to a fixed point. Exact:
 #: results are the same bit for bit (but for the sign of a zero gradient).
-DEFAULT: tuple[str, ...] = ("inline", "specialize", "fold", "algebra", "tuples", "cse", "lift", "params", "eta", "dce")
+DEFAULT: tuple[str, ...] = ("inline", "specialize", "jstatic", "fold", "algebra", "tuples", "cse", "lift", "params", "eta", "dce")
 
 
 #: Called after every pass with (pass name, round number from 1, the program, whether it changed).

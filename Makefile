@@ -23,6 +23,7 @@ help:
 	@echo "make lint       ruff check"
 	@echo "make typecheck  mypy on the package"
 	@echo "make bench      tapeless beside Python, Numba and JAX (own venv .venv-bench; BENCH_ARGS=--quick)"
+	@echo "                BENCH_ARGS='--write docs/performance.md' regenerates docs/performance.md"
 	@echo "make setup      only create .venv and install tapeless[dev] into it"
 	@echo "make clean      remove caches and build outputs;  make distclean: .venv too"
 

@@ -1,27 +1,31 @@
 """tapeless beside plain Python, Numba and JAX on the issue-5 workloads, in one process.
 
     make bench BENCH_ARGS=--quick      # in its own venv .venv-bench, with numba and jax
-    python benchmarks/peers.py [--backend cpu] [--quick|--smoke] [--only a,b] [--write PATH]
+    python benchmarks/peers.py [--backend cpu] [--quick|--smoke] [--only a,b] [--deep N]
+                               [--write PATH]
 
-For each workload of `SUITE` (workloads.py), the median µs per call of each of `COLUMNS`
-(batched calls; warm-up and calibration not counted); where a peer fails on the workload as
+For each workload of `SUITE` (workloads.py), the best µs per call of each of `COLUMNS` over
+batched samples, taken in rounds across the columns (warm-up and calibration not counted); where a peer fails on the workload as
 written, its port (ports.py) is timed, marked 'port'. Each result is checked first: values
 against plain Python; gradients against finite differences, the hand-written gradient and the
 gradients accepted before it in the row. A failure or mismatch is a numbered note, never a
-figure. Then `RATIOS`, the call overhead of `x + 1.0`, and the first call of `grad(f)` and
-`grad(grad(f))` on fresh function objects. Numba and JAX are optional; a `--backend` that
-`tapeless.api.BACKENDS` lacks falls back to "interp", as the report says. Markdown on stdout.
+figure. Then `RATIOS`, the call overhead of `x + 1.0`, the first call of `grad(f)` and
+`grad(grad(f))` on fresh function objects stage by stage (stages.py), loops and recursion
+10^7 deep with their memory per iteration (deep.py, one process per case), and each target of
+the issue with its verdict. Numba and JAX are optional; a `--backend` that
+`tapeless.api.BACKENDS` lacks falls back to "interp", as the report says. Markdown on stdout;
+`--write` also writes it, under `DOC_HEAD`, to a file (docs/performance.md).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import importlib.util
 import itertools
 import os
 import platform
-import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -48,6 +52,8 @@ def _sibling(name: str) -> ModuleType:
 
 
 workloads, ports = _sibling("workloads"), _sibling("ports")
+stages, deep, targets = _sibling("stages"), _sibling("deep"), _sibling("targets")
+figure, ratio, RATIOS = targets.figure, targets.ratio, targets.RATIOS
 
 #: The workloads measured, in table order (issue 6 appends logistic, mlp, elementwise, rnn).
 SUITE = ("poly", "loop_sum", "newton_sqrt", "recursive_pow", "closure_compose")
@@ -55,24 +61,27 @@ SUITE = ("poly", "loop_sum", "newton_sqrt", "recursive_pow", "closure_compose")
 NUMBA_PORTS: dict[str, Callable[..., Any]] = {"closure_compose": ports.nb_closure_compose_port}
 #: Relative tolerances: one computation done two ways; central finite differences (1st, 2nd).
 EXACT_RTOL, FD_RTOL, FD2_RTOL, ATOL = 1e-8, 1e-5, 1e-4, 1e-12
-NOT_INSTALLED = "n/a (not installed)"
+NOT_INSTALLED = deep.NOT_INSTALLED
 
 
 @dataclass(frozen=True)
 class Timing:
     """A sample batches calls to last `sample_ns`; sampling stops after `max_samples`, or past
-    `budget_ns` once there are three; a first-call figure is the median of `first_calls`."""
+    `budget_ns` once there are three; a figure is the best sample (the machine is shared, and
+    noise only ever adds time). A first-call figure is the best of `first_calls`; `deep_n` is
+    the depth of the deep-loop cases."""
 
     sample_ns: int
     max_samples: int
     budget_ns: int
     first_calls: int
+    deep_n: int
 
 
 MODES = {
-    "full": Timing(2_000_000, 21, 1_000_000_000, 3),
-    "quick": Timing(500_000, 7, 200_000_000, 1),
-    "smoke": Timing(0, 1, 0, 1),  # one call each, for the tests: the figures mean nothing
+    "full": Timing(2_000_000, 21, 1_000_000_000, 3, 10**7),
+    "quick": Timing(500_000, 7, 200_000_000, 1, 10**6),
+    "smoke": Timing(0, 1, 0, 1, 10**4),  # one call each, for the tests: the figures mean nothing
 }
 
 
@@ -83,18 +92,26 @@ def _sample_ns(call: Callable[..., Any], args: tuple[Any, ...], n: int) -> int:
     return time.perf_counter_ns() - start
 
 
-def per_call_us(call: Callable[..., Any], args: tuple[Any, ...], timing: Timing) -> float:
-    """The median µs per call of `call(*args)`; the caller has made the warm-up call."""
-    batch = 1
-    while _sample_ns(call, args, batch) < timing.sample_ns:
-        batch *= 2
-    samples: list[float] = []
-    start = time.perf_counter_ns()
-    while len(samples) < timing.max_samples and (
-        len(samples) < 3 or time.perf_counter_ns() - start < timing.budget_ns
+def best_us(calls: dict[str, Callable[..., Any]], args: tuple[Any, ...],
+            timing: Timing) -> dict[str, float]:
+    """The best µs per call of each `calls[label](*args)` over its samples; the caller made the
+    warm-up calls. The samples are taken in rounds, one of each call per round, so that a busy
+    spell of the machine slows all of them, not one."""
+    batches = {}
+    for label, call in calls.items():
+        batch = 1
+        while _sample_ns(call, args, batch) < timing.sample_ns:
+            batch *= 2
+        batches[label] = batch
+    samples: dict[str, list[float]] = {label: [] for label in calls}
+    rounds, start = 0, time.perf_counter_ns()
+    while rounds < timing.max_samples and (
+        rounds < 3 or time.perf_counter_ns() - start < timing.budget_ns * len(calls)
     ):
-        samples.append(_sample_ns(call, args, batch) / batch)
-    return statistics.median(samples) / 1e3
+        for label, call in calls.items():
+            samples[label].append(_sample_ns(call, args, batches[label]) / batches[label])
+        rounds += 1
+    return {label: min(times) / 1e3 for label, times in samples.items()}
 
 
 # -- checking results (trees: floats, arrays and tuples of them) ------------------------------
@@ -207,24 +224,21 @@ class Workload:
 
 @dataclass
 class Cell:
-    """A time in µs and the value that was checked (`port`: of the peer's port), or a text."""
+    """A checked callable (`port`: the peer's port), its value and, once timed, its µs per call;
+    or a text saying why there is none."""
 
     us: float | None = None
     text: str = ""
     port: bool = False
     note: str = ""
     value: Any = None
+    call: Callable[..., Any] | None = None
 
     def show(self, scale: float = 1.0) -> str:
         if self.us is None:
             return self.text
         shown = (figure(self.us / scale), "(port)" if self.port else "", self.note)
         return " ".join(s for s in shown if s)
-
-
-def figure(x: float) -> str:
-    """Three significant digits; whole numbers from 100 on, with thousands separators."""
-    return f"{x:,.0f}" if x >= 100 else f"{x:.3g}"
 
 
 class Notes(list[str]):
@@ -235,17 +249,16 @@ class Notes(list[str]):
         return f"[{len(self)}]"
 
 
-def first_line(e: BaseException) -> str:
-    lines = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {lines[0]}" if lines else type(e).__name__
+first_line = stages.first_line
 
 
 Candidate = tuple[bool, Callable[[], Callable[..., Any]]]  # (is a port, build the callable)
 
 
 def measure(label: str, grad: bool, candidates: Sequence[Candidate], wl: Workload,
-            timing: Timing, notes: Notes) -> Cell:
-    """Time the first candidate that runs, if it agrees with `wl`; a failure becomes a note."""
+            notes: Notes) -> Cell:
+    """The first candidate that runs, if it agrees with `wl`, ready to time; a failure becomes
+    a note."""
     failures: list[str] = []
     for is_port, build in candidates:
         try:
@@ -257,7 +270,7 @@ def measure(label: str, grad: bool, candidates: Sequence[Candidate], wl: Workloa
         problem = wl.mismatch(grad, got)
         if problem is not None:
             return Cell(text="ERROR " + notes.add(f"{label}, {wl.name}: {problem}"))
-        cell = Cell(per_call_us(call, wl.args, timing), port=is_port, value=got)
+        cell = Cell(port=is_port, value=got, call=call)
         cell.note = notes.add(f"{label}, {wl.name}, {failures[0]}") if failures else ""
         return cell
     return Cell(text="fails " + notes.add(f"{label}, {wl.name}, {'; '.join(failures)}"))
@@ -335,18 +348,12 @@ COLUMNS = (
 )
 OVERHEAD_COLUMNS = (("python", "python", False), ("numba", "numba", False),
                     ("jax.jit", "jax", False), ("tapeless", "tapeless", False))
-#: The ratios the issue sets targets for: (heading, numerator column, denominator column).
-RATIOS = (
-    ("tapeless fwd / numba fwd (≤ 1.2)", "tapeless fwd", "numba fwd"),
-    ("tapeless grad / tapeless fwd (≤ 3)", "tapeless grad", "tapeless fwd"),
-    ("tapeless grad / numba hand grad (≤ 1.5)", "tapeless grad", "numba hand grad"),
-    ("jax.jit grad / tapeless grad (≥ 10)", "jax.jit grad", "tapeless grad"),
-)
 
 
 def measure_row(p: Peers, wl: Workload, columns: Sequence[tuple[str, str, bool]],
                 timing: Timing, notes: Notes) -> dict[str, Cell]:
-    """Every column for one workload; each gradient that passes is a reference for the next."""
+    """Every column for one workload, checked (each gradient that passes is a reference for the
+    next), then timed together."""
     row: dict[str, Cell] = {}
     for label, peer, grad in columns:
         candidates = getattr(p, f"build_{peer}")(wl, grad) if p.installed(peer) else None
@@ -355,17 +362,13 @@ def measure_row(p: Peers, wl: Workload, columns: Sequence[tuple[str, str, bool]]
         elif not candidates:
             row[label] = Cell(text="—")
         else:
-            row[label] = measure(label, grad, candidates, wl, timing, notes)
-        if grad and row[label].us is not None:
+            row[label] = measure(label, grad, candidates, wl, notes)
+        if grad and row[label].call is not None:
             wl.refs.append(Reference(label, row[label].value, EXACT_RTOL))
+    calls = {label: c.call for label, c in row.items() if c.call is not None}
+    for label, us in best_us(calls, wl.args, timing).items():
+        row[label].us = us
     return row
-
-
-def ratio(row: dict[str, Cell], top: str, bottom: str) -> str:
-    a, b = row[top], row[bottom]
-    if a.us is None or b.us is None:
-        return "—"
-    return figure(a.us / b.us) + (" (port)" if a.port or b.port else "")
 
 
 def trivial(x: float) -> float:
@@ -375,41 +378,113 @@ def trivial(x: float) -> float:
 # -- first-call latency ---------------------------------------------------------------------------
 
 
-def first_call(label: str, make: Callable[[Callable[..., Any]], Callable[..., Any]],
-               wl: Workload, check: Reference | None, timing: Timing, notes: Notes) -> Cell:
-    """Median wall time of `make(f)(*args)` on fresh copies f of the workload (no cache hits);
-    the result is checked against `check`, or like every gradient of `wl` if None."""
-    times: list[float] = []
-    try:
-        for _ in range(timing.first_calls):
-            fresh = wl.rebound({})
-            start = time.perf_counter_ns()
-            got = make(fresh)(*wl.args)
-            times.append((time.perf_counter_ns() - start) / 1e3)
-            problem = wl.mismatch(True, got) if check is None else check.mismatch(got)
-            if problem is not None:
-                return Cell(text="ERROR " + notes.add(f"{label}, {wl.name}: {problem}"))
-    except Exception as e:
-        return Cell(text="fails " + notes.add(f"{label}, {wl.name}: {first_line(e)}"))
-    return Cell(statistics.median(times))
+@dataclass
+class FirstCall:
+    """The best of a workload's first calls of one derivative order, or why there is none."""
+
+    order: int
+    best: Any = None  # a stages.FirstCall
+    text: str = ""
+
+
+def first_call(p: Peers, wl: Workload, order: int, check: Reference | None, timing: Timing,
+               notes: Notes) -> FirstCall:
+    """The first call of the order-`order` gradient on fresh copies of the workload (no cache
+    hits), stage by stage, best of `timing.first_calls`; its value is checked against `check`,
+    or like every gradient of `wl` if None."""
+    label = targets.DERIVATIVES[order]
+    best = None
+    for _ in range(timing.first_calls):
+        run = stages.first_call(wl.rebound({}), wl.wrt, wl.args, order, p.backend)
+        if run.refused:
+            note = notes.add(f"{label}, {wl.name}, refused: {run.refused}")
+            return FirstCall(order, run, f"refused {note}")
+        problem = wl.mismatch(True, run.value) if check is None else check.mismatch(run.value)
+        if problem is not None:
+            return FirstCall(order, None, "ERROR " + notes.add(f"{label}, {wl.name}: {problem}"))
+        best = run if best is None or run.total < best.total else best
+    return FirstCall(order, best)
 
 
 def first_calls(p: Peers, wl: Workload, row: dict[str, Cell], timing: Timing,
-                notes: Notes) -> tuple[Cell, Cell]:
+                notes: Notes) -> list[FirstCall]:
     """The first call of grad(f), and of grad(grad(f)), which is checked by finite differences
     of tapeless's own gradient once that has passed its checks in `row`."""
-    w, compiled = wl.wrt, partial(tapeless.compile, backend=p.backend)
-    first = first_call("grad(f)", lambda f: compiled(tapeless.grad(f, w)), wl, None, timing, notes)
+    first = first_call(p, wl, 1, None, timing, notes)
     if row["tapeless grad"].us is None:
-        return first, Cell(text="—")
+        return [first, FirstCall(2, text="—")]
+    w = wl.wrt
     v = _direction(wl.args[w])
-    fd = finite_difference(compiled(tapeless.grad(wl.fn, w)), wl.args, w, v)
+    fd = finite_difference(tapeless.compile(tapeless.grad(wl.fn, w), backend=p.backend),
+                           wl.args, w, v)
     check = Reference("finite differences of tapeless grad", fd, FD2_RTOL, v)
-    second = lambda f: compiled(tapeless.grad(tapeless.grad(f, w), w))
-    return first, first_call("grad(grad(f))", second, wl, check, timing, notes)
+    return [first, first_call(p, wl, 2, check, timing, notes)]
+
+
+def first_call_rows(named: Sequence[tuple[str, list[FirstCall]]]) -> list[list[str]]:
+    """The breakdown table's rows: ms per stage, the total, and whether it meets its target."""
+    rows = []
+    for name, calls in named:
+        for call in calls:
+            seconds = call.best.seconds if call.best is not None else {}
+            cells = [f"{figure(seconds[s] * 1e3)}" if s in seconds else "—" for s in stages.STAGES]
+            bound = targets.FIRST_CALL_BOUNDS[call.order]
+            if call.text:
+                total, verdict = call.text, "**no**"
+            else:
+                ms = call.best.total * 1e3
+                total, verdict = figure(ms), "yes" if bound.holds(ms) else "**no**"
+            rows.append([name, targets.DERIVATIVES[call.order], *cells, total, f"{verdict} ({bound})"])
+    return rows
+
+
+# -- deep loops -----------------------------------------------------------------------------------
+
+
+def deep_table(rows: Sequence[Any], notes: Notes) -> list[str]:
+    """The deep cases' table (deep.py's rows), failures and wrong values as notes."""
+    out = []
+    for r in rows:
+        if not r.ok:
+            text = r.failure if r.failure == NOT_INSTALLED else "fails " + notes.add(
+                f"{r.case}, n = {r.n}: {r.failure or r.problem}")
+            out.append([r.case, text, "", "", "", ""])
+            continue
+        per_iteration = figure(r.second_s / r.n * 1e9)
+        bound = "" if r.peak_reset else " (at most: the peak could not be reset)"
+        out.append([r.case, figure(r.first_s), figure(r.second_s), per_iteration,
+                    figure(r.growth_bytes / 2**20), figure(r.bytes_per_iteration()) + bound])
+    head = ["case", "first call, s", "second call, s", "ns/iteration (second)",
+            "peak RSS growth, MiB", "bytes/iteration"]
+    return table(head, out)
 
 
 # -- the report -----------------------------------------------------------------------------------
+
+
+DOC_HEAD = """\
+# Performance
+
+Generated by `make bench BENCH_ARGS="--write docs/performance.md"` from one run on the machine
+named below; to change it, change benchmarks/peers.py and run that again.
+
+**Running it.** `make bench` creates `.venv-bench` (tapeless, numba, jax; never `.venv`) and runs
+`benchmarks/peers.py`; `BENCH_ARGS` passes its options: `--quick` (fewer samples, deep cases at
+10^6), `--smoke` (one call each, to check the harness: the figures mean nothing), `--only
+poly,loop_sum`, `--deep N` (depth of the deep cases; 0 skips them), `--backend interp`, `--write
+PATH`. `benchmarks/deep.py` runs the deep cases alone; `benchmarks/call_overhead.py` compares
+ways of calling native code.
+
+**Method.** Every result is checked before it is timed (values against Python, gradients against
+finite differences, the hand-written gradient and each other); a failure is a note, never a
+figure. A time is the best of up to 21 samples of batched calls, taken in rounds across a row's
+columns: the machine is shared with other jobs, noise only adds time, and a busy spell then slows
+every column of the row, not one (the load average is given). First calls run on fresh function
+objects in a process where the harness already ran (LLVM set up, the primitives' backpropagators
+parsed). Deep cases run in a fresh process each, and the peak resident set they add (stack pages
+of the big-stack thread included) divided by the depth is the bytes per iteration.
+
+"""
 
 
 def table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
@@ -427,37 +502,69 @@ def resolve_backend(requested: str) -> tuple[str, list[str]]:
                       " measured 'interp' instead.**", ""]
 
 
-def report(names: Sequence[str], requested: str, mode: str) -> str:
-    """The whole Markdown report for the workloads `names`."""
+def machine() -> str:
+    """The CPU model, cores, memory, and whether this is a virtual machine (Linux /proc)."""
+    info: dict[str, str] = {}
+    for path in ("/proc/cpuinfo", "/proc/meminfo"):
+        with contextlib.suppress(OSError), open(path) as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                info.setdefault(key.strip(), value.strip())
+    memory = f", {int(info['MemTotal'].split()[0]) / 2**20:.0f} GiB" if "MemTotal" in info else ""
+    vm = ", a virtual machine" if "hypervisor" in info.get("flags", "").split() else ""
+    return (f"{info.get('model name', platform.processor() or platform.machine())}"
+            f" ({platform.machine()}, {os.cpu_count()} cores{memory}{vm})")
+
+
+def load() -> str:
+    return "/".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def report(names: Sequence[str], requested: str, mode: str, deep_n: int | None = None) -> str:
+    """The whole Markdown report for the workloads `names`; deep cases at `deep_n` (the mode's
+    depth if None; 0: none)."""
     backend, fallback = resolve_backend(requested)
     p, timing, notes = Peers(backend), MODES[mode], Notes()
+    load_before = load()
     loaded = [Workload.load(n) for n in names]
     rows = [measure_row(p, wl, COLUMNS, timing, notes) for wl in loaded]
-    starts = [first_calls(p, wl, r, timing, notes) for wl, r in zip(loaded, rows, strict=True)]
     trivial_wl = Workload("trivial", trivial, (0.5,), 0, (), 1.5)
     overhead = measure_row(p, trivial_wl, OVERHEAD_COLUMNS, timing, notes)
+    starts = [first_calls(p, wl, r, timing, notes) for wl, r in zip(loaded, rows, strict=True)]
+    deep_n = timing.deep_n if deep_n is None else deep_n
+    measure_deep = deep_n > 0 and backend == "cpu"
+    deep_rows = deep.measure(deep_n, list(deep.CASES), p.installed("numba")) if measure_deep else []
     named = list(zip(names, rows, strict=True))
+    named_starts = list(zip(names, starts, strict=True))
     return "\n".join([
-        f"Measured {time.strftime('%Y-%m-%d')} on {platform.machine()} ({os.cpu_count()} cores),"
-        f" Python {platform.python_version()}, tapeless {tapeless.__version__} (backend"
-        f" {backend!r}), numba {p.version('numba')}, jax {p.version('jax')}; mode {mode}."
-        " Median µs per call.",
+        f"Measured {time.strftime('%Y-%m-%d')} on {machine()}; load average {load_before} before,"
+        f" {load()} after. Python {platform.python_version()}, tapeless {tapeless.__version__}"
+        f" (backend {backend!r}), numba {p.version('numba')}, jax {p.version('jax')}; mode {mode}.",
         "",
         *fallback,
+        "µs per call, best of the samples:",
+        "",
         *table(["workload", *(c[0] for c in COLUMNS)],
                [[n, *(r[c[0]].show() for c in COLUMNS)] for n, r in named]),
-        "Ratios of the times above:",
+        "Ratios of the times above (targets in the headings):",
         "",
-        *table(["workload", *(h for h, _, _ in RATIOS)],
-               [[n, *(ratio(r, a, b) for _, a, b in RATIOS)] for n, r in named]),
+        *table(["workload", *(f"{h} ({b})" for h, _, _, b in RATIOS)],
+               [[n, *(ratio(r, a, b)[1] for _, a, b, _ in RATIOS)] for n, r in named]),
         "Call overhead of `x + 1.0`, µs per call:",
         "",
-        *table([*overhead, "tapeless / numba (≤ 2)"],
-               [[*(c.show() for c in overhead.values()), ratio(overhead, "tapeless", "numba")]]),
-        "First call on fresh function objects (parse, AD, optimize, compile, run), ms:",
+        *table([*overhead, f"tapeless / numba ({targets.OVERHEAD_BOUND})"],
+               [[*(c.show() for c in overhead.values()), ratio(overhead, "tapeless", "numba")[1]]]),
+        "First call on fresh function objects, ms per stage (best of"
+        f" {timing.first_calls}; 'other' is mostly building the native entry):",
         "",
-        *table(["workload", "grad(f) (≤ 300)", "grad(grad(f)) (≤ 1000)"],
-               [[n, a.show(1e3), b.show(1e3)] for n, (a, b) in zip(names, starts, strict=True)]),
+        *table(["workload", "derivative", *stages.STAGES, "total", "meets target"],
+               first_call_rows(named_starts)),
+        *([f"Deep loop and recursion, n = {deep_n:,} (x = {deep.X_LOOP} for loop_sum,"
+           f" {deep.X_POW!r} for recursive_pow), one fresh process per case:", "",
+           *deep_table(deep_rows, notes)] if measure_deep else []),
+        "Targets:",
+        "",
+        *targets.target_lines(named, overhead, named_starts, deep_rows),
         *(f"[{i}] {text}" for i, text in enumerate(notes, 1)),
     ]).rstrip() + "\n"
 
@@ -469,16 +576,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     speed.add_argument("--quick", action="store_true", help="fewer repetitions")
     speed.add_argument("--smoke", action="store_true", help="one call each (for the tests)")
     parser.add_argument("--only", help="comma-separated workloads, of: " + ", ".join(SUITE))
-    parser.add_argument("--write", type=Path, metavar="PATH", help="also write the report here")
+    parser.add_argument("--deep", type=int, metavar="N", help="depth of the deep-loop cases"
+                        " (default: 10^7, --quick 10^6, --smoke 10^4; 0: none)")
+    parser.add_argument("--write", type=Path, metavar="PATH",
+                        help="also write the report, under a heading, here (docs/performance.md)")
     args = parser.parse_args(argv)
     names = SUITE if args.only is None else tuple(args.only.split(","))
     unknown = [n for n in names if n not in SUITE]
     if unknown:
         parser.error(f"unknown workload(s) {', '.join(unknown)}; known: {', '.join(SUITE)}")
-    text = report(names, args.backend, "smoke" if args.smoke else "quick" if args.quick else "full")
+    mode = "smoke" if args.smoke else "quick" if args.quick else "full"
+    text = report(names, args.backend, mode, args.deep)
     sys.stdout.write(text)
     if args.write is not None:
-        args.write.write_text(text)
+        args.write.write_text(DOC_HEAD + text)
     return 0
 
 

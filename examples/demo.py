@@ -83,15 +83,14 @@ def derivatives() -> bool:
 
     a = 1234.5
     report("d/da newton_sqrt(a)", tapeless.grad(newton_sqrt)(a), 0.5 / math.sqrt(a))
-    # higher orders run on the interpreter: native code refuses AD environments (issue 5, open)
-    second = tapeless.grad(tapeless.grad(newton_sqrt), backend="interp")
+    # higher orders: native code too, AD environments of closures included
+    second = tapeless.grad(tapeless.grad(newton_sqrt))
     report("d2/da2 newton_sqrt(a)", second(a), -0.25 * a**-1.5)
     report("d/dx power(x, 7)  (recursion)", tapeless.grad(power)(1.1, 7), 7 * 1.1**6)
-    third = tapeless.grad(tapeless.grad(tapeless.grad(power)), backend="interp")
+    third = tapeless.grad(tapeless.grad(tapeless.grad(power)))
     report("d3/dx3 power(x, 7)", third(1.1, 7), 210 * 1.1**4)
     args = (0.7, 1.3)
-    # (a gradient into a closure's captured variable: an AD environment, so the interpreter too)
-    gx, ga = tapeless.grad(soft_energy, argnums=(0, 1), backend="interp")(*args)
+    gx, ga = tapeless.grad(soft_energy, argnums=(0, 1))(*args)
     report("d/dx soft_energy  (closure, nested grad)", gx, central(soft_energy, args, 0))
     report("d/da soft_energy  (into the captured a)", ga, central(soft_energy, args, 1))
     return ok

@@ -12,7 +12,10 @@ Expects: a specialization whose root's arguments and result are data
   what the call allocated in the arena.
 
 Representation: f64/i64/bool are double/i64/i1; tuples are structs; None and
-empty AD environments are empty structs; a function value of an `FnSet` is a
+AD environment keys are empty structs; an AD environment (`EnvRecord`) is a
+struct of {i1 present, value} per key its type may hold, and one stored in
+another's slot a pointer to an arena copy (null when absent) of the program's
+one boxed layout (`EnvLayout`); a function value of an `FnSet` is a
 struct of a tag (its index in the set, when it has several members) and a
 pointer to its closure's environment (when a member has free variables),
 bump-allocated in the arena. A value flowing into a wider `FnSet` (an `if`
@@ -35,7 +38,7 @@ from llvmlite import ir
 
 from tapeless.backend.cpu import jit, runtime
 from tapeless.backend.cpu.primtypes import constant_index, primitive_type
-from tapeless.backend.cpu.scalars import F64, I1, I32, I64, LTYPES, ScalarOps
+from tapeless.backend.cpu.scalars import F64, I32, I64, LTYPES, ScalarOps
 from tapeless.backend.cpu.specialize import (
     Closure,
     FnSet,
@@ -43,38 +46,20 @@ from tapeless.backend.cpu.specialize import (
     Specialization,
     missing_defaults,
 )
+from tapeless.backend.cpu.values import (
+    EMPTY,
+    OUT_OF_MEMORY,
+    PTR,
+    ValueOps,
+    constant_value,
+    ltype,
+)
 from tapeless.errors import InternalError, TypeInferenceError
 from tapeless.ir.nodes import Apply, Constant, Graph, Node
 from tapeless.ir.primitives import Primitive
 from tapeless.ir.types import AbstractType, NoneType, Scalar, TupleType
-from tapeless.opt.infer import EnvType
 
-PTR = ir.PointerType()
-EMPTY = ir.LiteralStructType([])
-OUT_OF_MEMORY = (MemoryError, "out of memory for closures in native code")
 CHUNK = 1 << 20
-
-
-def ltype(t: AbstractType) -> ir.Type:
-    """The LLVM type of a value of type `t`."""
-    if isinstance(t, Scalar):
-        return LTYPES[t.kind]
-    if isinstance(t, TupleType):
-        return ir.LiteralStructType([ltype(e) for e in t.elements])
-    if isinstance(t, NoneType | EnvType):
-        return EMPTY
-    if isinstance(t, FnSet):
-        fields: list[ir.Type] = []
-        if len(t.members) > 1:
-            fields.append(I32)
-        if has_env(t):
-            fields.append(PTR)
-        return ir.LiteralStructType(fields)
-    raise InternalError(f"no LLVM type for {t}")
-
-
-def has_env(t: FnSet) -> bool:
-    return any(isinstance(m, Closure) and m.context is not None for m in t.members)
 
 
 def contains_function(t: AbstractType) -> bool:
@@ -175,6 +160,40 @@ class ModuleLowering:
         fvs = self.spec.free_variables(c.graph)
         types = [self.spec.type_of(c.context, x) for x in fvs]
         return ir.LiteralStructType([ltype(t) if t is not None else EMPTY for t in types])
+
+    def env_unbox(self) -> ir.Function:
+        """`layout unbox(ptr)`: the boxed environment a pointer holds, empty when null."""
+        fn = self.module.globals.get("env_unbox")
+        if isinstance(fn, ir.Function):
+            return fn
+        record = ltype(self.spec.layout.record)
+        fn = ir.Function(self.module, ir.FunctionType(record, [PTR]), "env_unbox")
+        fn.linkage = "internal"
+        b = ir.IRBuilder(fn.append_basic_block("entry"))
+        (box,) = fn.args
+        with b.if_then(_is_null(b, box), likely=False):
+            b.ret(ir.Constant(record, None))
+        b.ret(b.load(box, typ=record))
+        return fn
+
+    def env_gadd(self) -> ir.Function:
+        """`i32 env_gadd(ptr a, ptr b, ptr out)`: the sum of two boxed environments
+        (one of them when the other is null), recursing through nested ones."""
+        fn = self.module.globals.get("env_gadd")
+        if isinstance(fn, ir.Function):
+            return fn
+        fn = ir.Function(self.module, ir.FunctionType(I32, [PTR, PTR, PTR]), "env_gadd")
+        fn.linkage = "internal"
+        _EnvGadd(self, fn).lower()
+        return fn
+
+    def stack_guard(self, b: ir.IRBuilder) -> None:
+        """Return `runtime.DEEP` when the stack is below the guard (the entry reruns
+        the call on a big stack)."""
+        sp = b.ptrtoint(b.call(self.frameaddress, [ir.Constant(I32, 0)]), I64)
+        limit = b.load(self.state_slot(b, runtime.STACK_LIMIT), typ=I64)
+        with b.if_then(b.icmp_unsigned("<", sp, limit), likely=False):
+            b.ret(ir.Constant(I32, runtime.DEEP))
 
     def size_of(self, t: ir.Type) -> int:
         return int(t.get_abi_size(self.target_data))
@@ -307,7 +326,7 @@ class ModuleLowering:
         b.ret(status)
 
 
-class FunctionLowering:
+class FunctionLowering(ValueOps):
     """The LLVM function of instance `entry`, with the blocks of the instances it jumps to."""
 
     def __init__(self, lowering: ModuleLowering, entry: Instance) -> None:
@@ -333,11 +352,7 @@ class FunctionLowering:
     def lower(self) -> None:
         b = self.b
         if self.m.component[self.entry] in self.m.guarded:
-            sp = b.ptrtoint(b.call(self.m.frameaddress, [ir.Constant(I32, 0)]), I64)
-            limit = b.load(self.m.state_slot(b, runtime.STACK_LIMIT), typ=I64)
-            with b.if_then(b.icmp_unsigned("<", sp, limit), likely=False):
-                b.ret(ir.Constant(I32, runtime.DEEP))
-                b.position_at_end(b.append_basic_block("unreachable"))
+            self.m.stack_guard(b)
         first = self.block(self.entry)
         env, *params = self.fn.args[:-1]
         b.store(env, first.env)
@@ -412,7 +427,7 @@ class FunctionLowering:
         if isinstance(value, Graph):
             assert isinstance(t, FnSet)
             return self.make_closure(blk, t)
-        return _constant(t, value)
+        return constant_value(t, value)
 
     def make_closure(self, blk: _Block, t: FnSet) -> ir.Value:
         (c,) = t.members
@@ -488,16 +503,13 @@ class FunctionLowering:
         arg_types = [self.type(blk, x) for x in node.inputs[1:]]
         args = self.arguments(blk, node, callee)
         if isinstance(callee, Primitive):
-            out = primitive_type(callee, node, arg_types)
+            out = primitive_type(callee, node, arg_types, self.spec.layout)
             return self.coerce(self.primitive(blk, node, callee, args, arg_types, out), out, t)
         assert callee.output is not None
         out_type = ltype(callee.output)
         out = self.alloca(out_type)
         status = self.b.call(self.m.function(callee), [self.env_of(blk, node, k), *args, out])
-        failed = self.b.icmp_signed("!=", status, ir.Constant(I32, 0))
-        with self.b.if_then(failed, likely=False):
-            self.b.ret(status)
-            self.b.position_at_end(self.b.append_basic_block("unreachable"))
+        self.check(status)
         return self.coerce(self.b.load(out, typ=out_type), callee.output, t)
 
     def arguments(self, blk: _Block, node: Apply, callee: Instance | Primitive) -> list[ir.Value]:
@@ -506,7 +518,7 @@ class FunctionLowering:
         if isinstance(callee, Instance):
             given = len(args)
             for t, v in zip(callee.args[given:], missing_defaults(callee.graph, given), strict=True):
-                args.append(_constant(t, v))
+                args.append(constant_value(t, v))
         return args
 
     def tail(self, blk: _Block, node: Apply) -> None:
@@ -564,24 +576,19 @@ class FunctionLowering:
         if name == "grad_seed":
             return ir.Constant(F64, 1.0)
         if name == "gadd":
-            return self.gadd(args[0], args[1], out)
+            return self.gadd(self.coerce(args[0], types[0], out), self.coerce(args[1], types[1], out), out)
+        if name == "env_setitem":
+            return self.env_setitem(args, types, out)
+        if name == "env_getitem":
+            return self.env_getitem(args, types, out)
         if name == "getitem_sens":
+            assert isinstance(out, TupleType)
+            i = constant_index(node) % len(out.elements)
             value = ir.Constant(ltype(out), None)
-            return b.insert_value(value, args[2], constant_index(node) % len(ltype(out).elements))
+            return b.insert_value(value, self.coerce(args[2], types[2], out.elements[i]), i)
         kinds = [t.kind for t in types if isinstance(t, Scalar)]
         assert isinstance(out, Scalar) and len(kinds) == len(types)
         return self.ops.emit(name, args, kinds, out.kind)
-
-    def gadd(self, x: ir.Value, y: ir.Value, t: AbstractType) -> ir.Value:
-        if t == Scalar("f64"):
-            return self.b.fadd(x, y)
-        if isinstance(t, TupleType):
-            value: ir.Value = ir.Constant(ltype(t), None)
-            for i, e in enumerate(t.elements):
-                item = self.gadd(self.b.extract_value(x, i), self.b.extract_value(y, i), e)
-                value = self.b.insert_value(value, item, i)
-            return value
-        return x  # empty environments
 
     def getitem(self, node: Apply, args: list[ir.Value], types: list[AbstractType]) -> ir.Value:
         t = types[0]
@@ -601,53 +608,41 @@ class FunctionLowering:
         b.store(args[0], slot)
         return b.load(b.gep(slot, [ir.Constant(I64, 0), i], source_etype=array), typ=element)
 
-    def coerce(self, value: ir.Value, have: AbstractType, want: AbstractType) -> ir.Value:
-        """`value` of type `have` represented as a value of the (wider) type `want`."""
-        if have == want:
-            return value
-        if isinstance(have, TupleType) and isinstance(want, TupleType):
-            out: ir.Value = ir.Constant(ltype(want), None)
-            for i, (h, w) in enumerate(zip(have.elements, want.elements, strict=True)):
-                out = self.b.insert_value(out, self.coerce(self.b.extract_value(value, i), h, w), i)
-            return out
-        if isinstance(have, FnSet) and isinstance(want, FnSet):
-            return self._retag(value, have, want)
-        raise InternalError(f"cannot coerce {have} to {want}")
+class _EnvGadd(ValueOps):
+    """The body of the module's `env_gadd` (see `ModuleLowering.env_gadd`)."""
 
-    def _retag(self, value: ir.Value, have: FnSet, want: FnSet) -> ir.Value:
+    def __init__(self, lowering: ModuleLowering, fn: ir.Function) -> None:
+        self.m = lowering
+        self.spec = lowering.spec
+        self.fn = fn
+        self.allocas = ir.IRBuilder(fn.append_basic_block("allocas"))
+        self.b = ir.IRBuilder(fn.append_basic_block("entry"))
+        self.ops = ScalarOps(lowering.module, self.b, self.fail)
+
+    def fail(self, code: int) -> None:
+        self.b.ret(ir.Constant(I32, code))
+
+    def alloca(self, t: ir.Type) -> ir.AllocaInstr:
+        return self.allocas.alloca(t)
+
+    def lower(self) -> None:
         b = self.b
-        tags = [want.members.index(m) for m in have.members]
-        if len(have.members) == 1:
-            tag: ir.Value = ir.Constant(I32, tags[0])
-        else:
-            old = b.extract_value(value, 0)
-            tag = ir.Constant(I32, tags[-1])
-            for k in range(len(tags) - 1):
-                tag = b.select(b.icmp_unsigned("==", old, ir.Constant(I32, k)), ir.Constant(I32, tags[k]), tag)
-        out: ir.Value = ir.Constant(ltype(want), None)
-        if len(want.members) > 1:
-            out = b.insert_value(out, tag, 0)
-        if has_env(want):
-            env: ir.Value = ir.Constant(PTR, None)
-            if has_env(have):
-                env = b.extract_value(value, 1 if len(have.members) > 1 else 0)
-            out = b.insert_value(out, env, 1 if len(want.members) > 1 else 0)
-        return out
+        x, y, out = self.fn.args
+        self.m.stack_guard(b)
+        for have, other in ((x, y), (y, x)):
+            with b.if_then(_is_null(b, other)):
+                b.store(have, out)
+                b.ret(ir.Constant(I32, 0))
+        layout = self.spec.layout.record
+        record = ltype(layout)
+        total = self.env_add(b.load(x, typ=record), b.load(y, typ=record), layout)
+        b.store(self.box(total, layout), out)
+        b.ret(ir.Constant(I32, 0))
+        self.allocas.branch(self.fn.blocks[1])
 
 
-def _constant(t: AbstractType, value: object) -> ir.Constant:
-    if isinstance(t, Scalar):
-        if t.kind == "f64":
-            return ir.Constant(F64, float(value))  # type: ignore[arg-type]
-        if t.kind == "bool":
-            return ir.Constant(I1, int(bool(value)))
-        return ir.Constant(I64, int(value))  # type: ignore[call-overload]
-    if isinstance(t, TupleType):
-        assert isinstance(value, tuple)
-        return ir.Constant(
-            ltype(t), [_constant(e, v) for e, v in zip(t.elements, value, strict=True)]
-        )
-    return ir.Constant(ltype(t), None)  # None, an empty Env, a primitive: nothing to carry
+def _is_null(b: ir.IRBuilder, p: ir.Value) -> ir.Value:
+    return b.icmp_unsigned("==", b.ptrtoint(p, I64), ir.Constant(I64, 0))
 
 
 def _clean(name: str) -> str:

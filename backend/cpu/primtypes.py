@@ -11,12 +11,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tapeless.backend.cpu.specialize import BOOL, EMPTY_ENV, F64, I64, FnSet, describe
+from tapeless.backend.cpu.specialize import (
+    BOOL,
+    BOXED,
+    EMPTY_ENV,
+    F64,
+    I64,
+    EnvLayout,
+    EnvRecord,
+    FnSet,
+    KeyType,
+    describe,
+    env_record,
+    union,
+)
 from tapeless.errors import TapelessError, TapelessTypeError, TypeInferenceError
 from tapeless.ir.nodes import Apply, Constant
 from tapeless.ir.primitives import Primitive
 from tapeless.ir.types import AbstractType, NoneType, Scalar, TupleType
-from tapeless.opt.infer import EnvType
 
 Rule = Callable[[Apply, list[AbstractType]], AbstractType]
 
@@ -29,13 +41,19 @@ SCALAR_PRIMITIVES = frozenset(
         "exp", "expm1", "log", "log1p", "log2", "log10", "log_base", "sqrt", "math_pow",
         "sin", "cos", "tan", "asin", "acos", "atan", "atan2", "sinh", "cosh", "tanh",
         "asinh", "acosh", "atanh", "degrees", "radians", "hypot", "floor", "ceil", "trunc",
-        "fabs", "copysign", "fmod", "sign_of", "safe_log",
+        "fabs", "copysign", "fmod", "sign_of", "safe_log", "positive_part",
     }
 )  # fmt: skip
 
 
-def primitive_type(p: Primitive, node: Apply, args: list[AbstractType]) -> AbstractType:
-    """The type of `p(*args)` at `node`."""
+def primitive_type(
+    p: Primitive, node: Apply, args: list[AbstractType], layout: EnvLayout
+) -> AbstractType:
+    """The type of `p(*args)` at `node`; `layout` is the program's boxed environments'."""
+    if p.name == "env_setitem":
+        return _env_setitem(node, args, layout)
+    if p.name == "env_getitem":
+        return _env_getitem(node, args, layout)
     special = _SPECIAL.get(p.name)
     if special is not None:
         return special(node, args)
@@ -121,8 +139,6 @@ def _unpack_check(node: Apply, args: list[AbstractType]) -> AbstractType:
 
 
 def _switch(node: Apply, args: list[AbstractType]) -> AbstractType:
-    from tapeless.backend.cpu.specialize import union
-
     c, a, b = args
     if c != BOOL:
         raise _unsupported(node, f"a condition that is {describe(c)}")
@@ -134,11 +150,11 @@ def _switch(node: Apply, args: list[AbstractType]) -> AbstractType:
 # -- AD's primitives ---------------------------------------------------------------
 def sens_type(t: AbstractType) -> AbstractType:
     """The type of a sensitivity of a value of type `t` (`zeros_like`)."""
-    if isinstance(t, Scalar | NoneType):
+    if isinstance(t, Scalar | NoneType | KeyType):
         return F64
     if isinstance(t, TupleType):
         return TupleType(tuple(sens_type(e) for e in t.elements))
-    if isinstance(t, FnSet | EnvType):
+    if isinstance(t, FnSet | EnvRecord):
         return EMPTY_ENV
     raise TypeInferenceError(f"no native sensitivity for {describe(t)}")
 
@@ -149,12 +165,16 @@ def _zeros_like(node: Apply, args: list[AbstractType]) -> AbstractType:
 
 def _gadd(node: Apply, args: list[AbstractType]) -> AbstractType:
     a, b = args
-    if a == b and a in (F64, EMPTY_ENV):
+    if a == b and a in (F64, BOXED):
         return a
     if isinstance(a, TupleType) and isinstance(b, TupleType) and len(a.elements) == len(b.elements):
         return TupleType(tuple(_gadd(node, [x, y]) for x, y in zip(a.elements, b.elements, strict=True)))
-    if isinstance(a, EnvType) and isinstance(b, EnvType):
-        raise _unsupported(node, "sensitivities of closures' free variables (AD environments)")
+    if isinstance(a, EnvRecord) and isinstance(b, EnvRecord):
+        out = union(a, b, node)
+        assert isinstance(out, EnvRecord)
+        for _k, t in out.entries:
+            _gadd(node, [t, t])
+        return out
     raise _unsupported(node, f"adding sensitivities of {describe(a)} and {describe(b)}")
 
 
@@ -214,12 +234,32 @@ def _getitem_sens(node: Apply, args: list[AbstractType]) -> AbstractType:
     x = args[0]
     if not isinstance(x, TupleType):
         raise _unsupported(node, f"the sensitivity of indexing {describe(x)}")
-    constant_index(node)
-    return sens_type(x)
+    i = constant_index(node) % len(x.elements)
+    zeros = sens_type(x)
+    assert isinstance(zeros, TupleType)
+    element = union(zeros.elements[i], args[2], node) or args[2]
+    return TupleType((*zeros.elements[:i], element, *zeros.elements[i + 1:]))
 
 
-def _env_op(node: Apply, args: list[AbstractType]) -> AbstractType:
-    raise _unsupported(node, "sensitivities of closures' free variables (AD environments)")
+def _env_key(node: Apply, env: AbstractType, key: AbstractType) -> tuple[EnvRecord, KeyType]:
+    if not isinstance(env, EnvRecord) or not isinstance(key, KeyType):
+        raise _unsupported(node, f"an AD environment operation on {describe(env)}")
+    return env, key
+
+
+def _env_setitem(node: Apply, args: list[AbstractType], layout: EnvLayout) -> AbstractType:
+    env, key = _env_key(node, args[0], args[1])
+    entries = dict(env.entries)
+    stored = layout.box(args[2], node)
+    entries[key.key] = union(entries.get(key.key), stored, node) or stored
+    return env_record(entries)
+
+
+def _env_getitem(node: Apply, args: list[AbstractType], layout: EnvLayout) -> AbstractType:
+    env, key = _env_key(node, args[0], args[1])
+    slot = env.get(key.key)
+    read = layout.unbox(slot) if slot is not None else None
+    return union(read, args[2], node) or args[2]
 
 
 _SPECIAL: dict[str, Rule] = {
@@ -236,8 +276,6 @@ _SPECIAL: dict[str, Rule] = {
     "stop_gradient": _identity,
     "grad_seed": _grad_seed,
     "getitem_sens": _getitem_sens,
-    "env_setitem": _env_op,
-    "env_getitem": _env_op,
 }
 
 __all__ = ["SCALAR_PRIMITIVES", "constant_index", "primitive_type", "sens_type"]

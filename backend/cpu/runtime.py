@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import ctypes
+import queue
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -74,30 +75,56 @@ def on_deep_stack() -> bool:
     return threading.current_thread().name == _DEEP_THREAD
 
 
-def run_deep(call: Callable[[], Any]) -> Any:
-    """`call()` on a thread whose stack is `DEEP_STACK` bytes, with that budget."""
-    box: dict[str, Any] = {}
+class _DeepWorker:
+    """One thread with a `DEEP_STACK`-byte stack that runs calls handed to it, kept
+    for the life of the process: its stack pages, once touched, stay mapped, so a
+    second deep call does not fault them in again."""
 
-    def target() -> None:
-        STATE[STACK_BUDGET] = DEEP_BUDGET
-        try:
-            box["value"] = call()
-        except BaseException as e:  # handed back to the caller's thread
-            box["error"] = e
-        finally:
-            STATE[STACK_BUDGET] = MAIN_BUDGET
+    def __init__(self) -> None:
+        self._calls: queue.SimpleQueue[tuple[Callable[[], Any], dict[str, Any], threading.Event]]
+        self._calls = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
 
-    with _LOCK:
+    def run(self, call: Callable[[], Any]) -> Any:
+        box: dict[str, Any] = {}
+        done = threading.Event()
+        with _LOCK:
+            if self._thread is None:
+                self._thread = self._start()
+            self._calls.put((call, box, done))
+        done.wait()
+        if "error" in box:
+            raise box["error"]
+        return box["value"]
+
+    def _start(self) -> threading.Thread:
         old = threading.stack_size(DEEP_STACK)
         try:
-            thread = threading.Thread(target=target, name=_DEEP_THREAD)
+            thread = threading.Thread(target=self._serve, name=_DEEP_THREAD, daemon=True)
             thread.start()
         finally:
             threading.stack_size(old)
-    thread.join()
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
+        return thread
+
+    def _serve(self) -> None:
+        while True:
+            call, box, done = self._calls.get()
+            STATE[STACK_BUDGET] = DEEP_BUDGET
+            try:
+                box["value"] = call()
+            except BaseException as e:  # handed back to the caller's thread
+                box["error"] = e
+            finally:
+                STATE[STACK_BUDGET] = MAIN_BUDGET
+                done.set()
+
+
+_WORKER = _DeepWorker()
+
+
+def run_deep(call: Callable[[], Any]) -> Any:
+    """`call()` on the big-stack thread (`DEEP_STACK` bytes), with that budget."""
+    return _WORKER.run(call)
 
 
 __all__ = [

@@ -41,6 +41,8 @@ UNARY_MATH = {
     "atan": ("atan", False), "tanh": ("tanh", False), "asinh": ("asinh", False),
     "acosh": ("acosh", False), "atanh": ("atanh", False),
 }  # fmt: skip
+#: Functions whose only error is a domain error at an infinite argument.
+PERIODIC = frozenset({"sin", "cos", "tan"})
 COMPARISONS = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 DOMAIN = (ValueError, "math domain error")
 RANGE = (OverflowError, "math range error")
@@ -56,9 +58,13 @@ class ScalarOps:
 
     # -- helpers --------------------------------------------------------------------
     def libm(self, name: str, arity: int = 1) -> ir.Function:
+        """libm's `name`, declared without side effects: errors are found from the
+        arguments and results, never from errno, so LLVM may drop or hoist calls."""
         fn = self.module.globals.get(name)
         if fn is None:
             fn = ir.Function(self.module, ir.FunctionType(F64, [F64] * arity), name)
+            fn.attributes.add("readnone")
+            fn.attributes.add("nounwind")
         assert isinstance(fn, ir.Function)
         return fn
 
@@ -351,8 +357,13 @@ class ScalarOps:
         """CPython's math_1: NaN from a non-NaN is a domain error; an infinity from a
         finite argument a range error (exp, sinh, ...) or a domain error (log 0, ...)."""
         cname, can_overflow = UNARY_MATH[name]
-        r = self.b.call(self.libm(cname), [x])
         b = self.b
+        if name in PERIODIC:
+            # NaN exactly from an infinity, and never an infinity: check the argument,
+            # so that a result nothing reads is not computed
+            self.raise_if(b.and_(b.not_(self.is_finite(x)), b.not_(self.is_nan(x))), DOMAIN)
+            return b.call(self.libm(cname), [x])
+        r = b.call(self.libm(cname), [x])
         self.raise_if(b.and_(self.is_nan(r), b.not_(self.is_nan(x))), DOMAIN)
         overflow = b.and_(b.not_(self.is_finite(r)), b.not_(self.is_nan(r)))
         self.raise_if(b.and_(overflow, self.is_finite(x)), RANGE if can_overflow else DOMAIN)
@@ -413,6 +424,11 @@ class ScalarOps:
         sign = b.select(b.fcmp_ordered(">", x, zero), ir.Constant(F64, 1.0), zero)
         sign = b.select(b.fcmp_ordered("<", x, zero), ir.Constant(F64, -1.0), sign)
         return b.select(self.is_nan(x), x, sign)
+
+    def _positive_part(self, args: list[ir.Value], kinds: list[str], out: str) -> ir.Value:
+        x = self.to_f64(args[0], kinds[0])
+        positive = self.b.fcmp_ordered(">", x, ir.Constant(F64, 0.0))
+        return self.b.select(positive, ir.Constant(F64, 1.0), ir.Constant(F64, 0.0))
 
     def _safe_log(self, args: list[ir.Value], kinds: list[str], out: str) -> ir.Value:
         x = self.to_f64(args[0], kinds[0])

@@ -21,7 +21,7 @@ when it grows.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,14 +29,12 @@ from tapeless.errors import InternalError, TypeInferenceError
 from tapeless.ir.analysis import Analysis, analyze
 from tapeless.ir.nodes import Apply, Constant, Graph, Node
 from tapeless.ir.primitives import Primitive
-from tapeless.ir.prims.ad import Env
+from tapeless.ir.prims.ad import Env, EnvKey
 from tapeless.ir.types import AbstractType, NoneType, Scalar, TupleType
-from tapeless.opt.infer import EnvType
 
 F64 = Scalar("f64")
 I64 = Scalar("i64")
 BOOL = Scalar("bool")
-EMPTY_ENV = EnvType(True)
 #: Instances of one graph beyond which argument types are taken to grow without bound.
 MAX_INSTANCES = 64
 
@@ -70,6 +68,89 @@ class FnSet(AbstractType):
         return "{" + ", ".join(str(m) for m in self.members) + "}"
 
 
+@dataclass(frozen=True)
+class KeyType(AbstractType):
+    """The type of one `EnvKey` constant (it has no run-time representation)."""
+
+    key: EnvKey
+
+    def __str__(self) -> str:
+        return repr(self.key)
+
+
+@dataclass(frozen=True)
+class EnvRecord(AbstractType):
+    """An AD environment (`Env`): the keys it may hold, each with the type of its
+    sensitivity. Natively a record with a presence flag and a slot per key; a key
+    the type lacks, or whose flag is clear, is absent (`env_getitem` gives the
+    default). An environment inside another's slot is `BOXED`."""
+
+    entries: tuple[tuple[EnvKey, AbstractType], ...] = ()
+
+    def get(self, key: EnvKey) -> AbstractType | None:
+        for k, t in self.entries:
+            if k == key:
+                return t
+        return None
+
+    def index(self, key: EnvKey) -> int:
+        return [k for k, _ in self.entries].index(key)
+
+    def __str__(self) -> str:
+        return "Env{" + ", ".join(f"{k!r}: {t}" for k, t in self.entries) + "}"
+
+
+def env_record(types: dict[EnvKey, AbstractType]) -> EnvRecord:
+    """The environment type of `types`, its keys in a canonical order."""
+    return EnvRecord(tuple(sorted(types.items(), key=lambda kt: id(kt[0].node))))
+
+
+@dataclass(frozen=True)
+class BoxedEnv(AbstractType):
+    """An AD environment stored in a slot of another (the sensitivity of a closure
+    that a closure captured): a pointer to the program's one `EnvLayout`. Nominal,
+    so that the environments of a chain of closures (a loop's backpropagators,
+    differentiated again) have a finite type."""
+
+    def __str__(self) -> str:
+        return "Env*"
+
+
+BOXED = BoxedEnv()
+EMPTY_ENV = EnvRecord()
+
+
+class EnvLayout:
+    """The record type of every `BOXED` environment of a program: the union of all
+    environments stored inside others. It grows during specialization; `on_grow`
+    is called then (the specializer evaluates everything again)."""
+
+    def __init__(self, on_grow: Callable[[], None]) -> None:
+        self.record = EMPTY_ENV
+        self._on_grow = on_grow
+
+    def box(self, t: AbstractType, node: Node) -> AbstractType:
+        """The type of `t` stored in an environment's slot: its environments boxed."""
+        if isinstance(t, EnvRecord):
+            grown = union(self.record, t, node)
+            assert isinstance(grown, EnvRecord)
+            if grown != self.record:
+                self.record = grown
+                self._on_grow()
+            return BOXED
+        if isinstance(t, TupleType):
+            return TupleType(tuple(self.box(e, node) for e in t.elements))
+        return t
+
+    def unbox(self, t: AbstractType) -> AbstractType:
+        """The type of a value read from a slot of type `t`."""
+        if isinstance(t, BoxedEnv):
+            return self.record
+        if isinstance(t, TupleType):
+            return TupleType(tuple(self.unbox(e) for e in t.elements))
+        return t
+
+
 @dataclass(eq=False)
 class Instance:
     """`graph` specialized to `args`, its free variables read in `context`'s frame."""
@@ -99,8 +180,11 @@ def union(a: AbstractType | None, b: AbstractType | None, node: Node | None) -> 
         )
     if isinstance(a, FnSet) and isinstance(b, FnSet):
         return FnSet(a.members + tuple(m for m in b.members if m not in a.members))
-    if isinstance(a, EnvType) and isinstance(b, EnvType):
-        return EnvType(a.empty and b.empty)
+    if isinstance(a, EnvRecord) and isinstance(b, EnvRecord):
+        merged = dict(a.entries)
+        for k, t in b.entries:
+            merged[k] = union(merged.get(k), t, node) or t
+        return env_record(merged)
     raise TypeInferenceError(
         f"this value is {describe(a)} on one path and {describe(b)} on another;"
         " native code needs one type per value",
@@ -143,8 +227,12 @@ def constant_type(value: Any, node: Node | None = None) -> AbstractType:
         return NoneType()
     if isinstance(value, Primitive):
         return FnSet((value,))
-    if isinstance(value, Env) and len(value) == 0:
-        return EMPTY_ENV
+    if isinstance(value, EnvKey):
+        return KeyType(value)
+    if isinstance(value, Env):
+        types = {k: constant_type(v, node) for k, v in value.items()}
+        if not any(isinstance(t, EnvRecord) for t in types.values()):
+            return env_record(types)
     if isinstance(value, tuple):
         return TupleType(tuple(constant_type(v, node) for v in value))
     raise TypeInferenceError(
@@ -170,6 +258,7 @@ class Specialization:
         self._work: deque[Instance] = deque()
         self._queued: set[Instance] = set()
         self._contexts: dict[tuple[int, tuple[AbstractType | None, ...]], Instance] = {}
+        self.layout = EnvLayout(self._evaluate_all)
         self.root = self.instance(root, None, arg_types, None)
         self._solve()
         if self.root.output is None:
@@ -248,6 +337,10 @@ class Specialization:
         return FnSet((Closure(value, context),))
 
     # -- the fixpoint ------------------------------------------------------------
+    def _evaluate_all(self) -> None:
+        for inst in self.instances.values():
+            self._push(inst)
+
     def _push(self, inst: Instance) -> None:
         if inst not in self._queued:
             self._queued.add(inst)
@@ -308,7 +401,7 @@ class Specialization:
         for member in fn.members:
             r: AbstractType | None
             if isinstance(member, Primitive):
-                r = self._primitive_type(member, node, args)
+                r = self._primitive_type(member, node, args, self.layout)
             else:
                 callee = self._call(inst, node, member, tuple(args))
                 callees.append(callee)
@@ -338,4 +431,20 @@ def missing_defaults(g: Graph, given: int) -> tuple[Any, ...]:
     return ()
 
 
-__all__ = ["BOOL", "EMPTY_ENV", "F64", "I64", "Closure", "FnSet", "Instance", "Specialization", "union"]
+__all__ = [
+    "BOOL",
+    "BOXED",
+    "EMPTY_ENV",
+    "F64",
+    "I64",
+    "BoxedEnv",
+    "Closure",
+    "EnvLayout",
+    "EnvRecord",
+    "FnSet",
+    "Instance",
+    "KeyType",
+    "Specialization",
+    "env_record",
+    "union",
+]

@@ -66,6 +66,9 @@ class Env:
             items[k] = gadd_impl(items[k], v) if k in items else v
         return Env(items)
 
+    def items(self) -> list[tuple[EnvKey, Any]]:
+        return list(self._items.items())
+
     def __len__(self) -> int:
         return len(self._items)
 

@@ -2,13 +2,29 @@
 first derivatives, closed forms for higher orders, and the classic
 perturbation-confusion examples."""
 
-import math
-
 import numpy as np
 import programs as P
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from nested_programs import (
+    POLY,
+    branchy,
+    closure_power,
+    confusion,
+    confusion_mul,
+    cube,
+    exp_cube,
+    exp_cube_nth,
+    nested_argnums,
+    nth,
+    poly_while,
+    power_rule,
+    rec_pow,
+    sin_nth,
+    sine,
+    slope_of,
+)
 
 import tapeless as tl
 from tapeless.errors import TapelessError, TapelessTypeError
@@ -37,7 +53,9 @@ def test_gradient_matches_finite_differences(fn, strategy, wrt):
     check()
 
 
-@pytest.mark.parametrize("fn,strategy,wrt", P.PROGRAMS[:6], ids=[p[0].__name__ for p in P.PROGRAMS[:6]])
+@pytest.mark.parametrize(
+    "fn,strategy,wrt", P.PROGRAMS[:6], ids=[p[0].__name__ for p in P.PROGRAMS[:6]]
+)
 def test_value_and_grad_agrees_with_value_and_grad(fn, strategy, wrt):
     vg = tl.value_and_grad(fn, argnums=wrt)
 
@@ -68,60 +86,10 @@ def test_int_argument_mixing():
 
 # -- higher order --------------------------------------------------------------
 
-def cube(x):
-    return x * x * x
-
-
-def poly_while(x):
-    # 2x^4 - x^3 + 3x^2 - 5x + 1 by Horner in a while loop
-    coeffs = (2.0, -1.0, 3.0, -5.0, 1.0)
-    acc = 0.0
-    i = 0
-    while i < 5:
-        acc = acc * x + coeffs[i]
-        i += 1
-    return acc
-
-
-def rec_pow(x, n):
-    if n == 0:
-        return 1.0
-    return x * rec_pow(x, n - 1)
-
-
-def branchy(x):
-    if x > 0.0:
-        return x * x * x * x
-    return x * x
-
-
-def closure_power(x):
-    def times_x(t):
-        return t * x
-
-    return times_x(times_x(times_x(x)))  # x^4
-
-
-_NTH = {}
-
-
-def nth(f, n):
-    """grad applied n times, built once per (f, n): the derivative graphs of
-    high orders are large before optimization, and so is their assembly."""
-    key = (f, n)
-    if key not in _NTH:
-        g = f
-        for _ in range(n):
-            g = tl.grad(g)
-        _NTH[key] = g
-    return _NTH[key]
-
-
-POLY = np.poly1d([2.0, -1.0, 3.0, -5.0, 1.0])
-
 
 # Orders 1-3 on drawn inputs; order 4 on fixed points: until the optimizer
 # (issue 4) shrinks them, 4th-derivative graphs of loops take seconds a call.
+
 
 @pytest.mark.parametrize("order", [1, 2, 3])
 @given(x=st.floats(-2.0, 2.0))
@@ -132,10 +100,6 @@ def test_nth_derivative_of_polynomial_while_loop(order, x):
 @pytest.mark.parametrize("x", [-1.25, 0.5])
 def test_fourth_derivative_of_polynomial_while_loop(x):
     assert nth(poly_while, 4)(x) == pytest.approx(POLY.deriv(4)(x))
-
-
-def power_rule(x, n, order):
-    return math.perm(n, order) * x ** (n - order) if order <= n else 0.0
 
 
 @pytest.mark.parametrize("order", [1, 2, 3])
@@ -170,20 +134,6 @@ def test_grad_of_grad_composes_with_compile():
 
 # -- nested derivatives inside compiled code --------------------------------------
 
-def confusion(x):
-    # Siskind & Pearlmutter: d/dx [x * (d/dy (x + y))(1)] = 1, not 2
-    return x * tl.grad(lambda y: x + y)(1.0)
-
-
-def confusion_mul(x):
-    # d/dx [x * d/dy (x * y)] = d/dx [x * x] = 2x
-    return x * tl.grad(lambda y: x * y)(1.0)
-
-
-def nested_argnums(x, y):
-    f = lambda a, b: a * a * b
-    return tl.grad(f, argnums=1)(x, y) + tl.value_and_grad(f)(y, x)[0]
-
 
 def test_perturbation_confusion():
     assert tl.compile(confusion)(2.5) == 2.5
@@ -194,11 +144,12 @@ def test_perturbation_confusion():
 
 def test_grad_inside_compiled_code_with_argnums():
     # x^2 + y^2 x, and its derivative 2x + y^2
-    assert tl.compile(nested_argnums)(1.5, 2.0) == 1.5 ** 2 + 4.0 * 1.5
+    assert tl.compile(nested_argnums)(1.5, 2.0) == 1.5**2 + 4.0 * 1.5
     assert tl.grad(nested_argnums)(1.5, 2.0) == pytest.approx(2 * 1.5 + 4.0)
 
 
 # -- errors ------------------------------------------------------------------------
+
 
 def returns_tuple(x):
     return (x, x)
@@ -232,24 +183,6 @@ def test_derivative_graphs_verify(fn, strategy, wrt):
     verify(tl.grad(tl.grad(fn)).__tapeless_graph__)
 
 
-def sine(x):
-    return math.sin(x)
-
-
-def exp_cube(x):
-    return math.exp(x) * x ** 3
-
-
-def sin_nth(x, n):
-    return (math.sin, math.cos, lambda v: -math.sin(v), lambda v: -math.cos(v))[n % 4](x)
-
-
-def exp_cube_nth(x, n):
-    # Leibniz: (e^x x^3)^(n) = e^x * sum_k C(n, k) (x^3)^(k)
-    cube_derivs = (x**3, 3 * x**2, 6 * x, 6.0)
-    return math.exp(x) * sum(math.comb(n, k) * cube_derivs[k] for k in range(min(n, 3) + 1))
-
-
 @pytest.mark.parametrize("order", [1, 2, 3, 4])
 @given(x=st.floats(-3.0, 3.0))
 def test_nth_derivative_of_sin(order, x):
@@ -260,11 +193,6 @@ def test_nth_derivative_of_sin(order, x):
 @given(x=st.floats(-2.0, 2.0))
 def test_nth_derivative_of_exp_times_cube(order, x):
     assert nth(exp_cube, order)(x) == pytest.approx(exp_cube_nth(x, order), rel=1e-10, abs=1e-10)
-
-
-def slope_of(x):
-    # grad over value_and_grad, inside compiled code: d/dx [d/dx exp_cube]
-    return tl.value_and_grad(exp_cube)(x)[1]
 
 
 def test_grad_of_value_and_grad():

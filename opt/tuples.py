@@ -1,7 +1,8 @@
 """Tuple simplification across calls: a graph returns only the elements its callers read.
 
 Expects: a program that `verify` accepts. Works on *tuple families*: sets of
-call groups (`callsites`) whose members all return a tuple of the same
+call groups (`knowncalls`: also the bprop closures a J graph returns, called
+later) whose members all return a tuple of the same
 length n, each either built in the member (``make_tuple(...)`` or a tuple
 constant) or got from a tail call to a group of the family (the member's
 output is that call site); the family is closed under tail calls both ways.
@@ -37,8 +38,9 @@ from tapeless.ir.analysis import Analysis, analyze
 from tapeless.ir.nodes import Apply, Constant, Graph, Node, constant_graph, replace
 from tapeless.ir.prims.structure import make_tuple
 from tapeless.opt.algebra import prim_of
-from tapeless.opt.callsites import CallGroup, call_groups, redirect
+from tapeless.opt.callsites import CallGroup, redirect, switch_branches
 from tapeless.opt.dce import dce
+from tapeless.opt.knowncalls import known_groups
 from tapeless.opt.program import copy_graphs
 
 #: At most this many copies of one family per round.
@@ -85,7 +87,11 @@ def tuples(root: Graph) -> bool:
             _narrow(family, sorted(keep))
             changed = True
             continue
-        narrower = [reads for reads in outside if _narrower(family, reads) is not None]
+        narrower = [
+            reads
+            for reads in outside
+            if _narrower(family, reads) is not None and all(map(_redirectable, outside[reads]))
+        ]
         if narrower:
             to_copy.append((family, [outside[reads] for reads in narrower][:MAX_COPIES]))
     # copies last: a copy of a family's graphs adds call sites the analysis does not list
@@ -97,9 +103,16 @@ def tuples(root: Graph) -> bool:
     return changed or bool(to_copy)
 
 
+def _redirectable(site: Apply) -> bool:
+    """Whether `redirect` can make `site` alone call copies: it names the graph or
+    a switch of graphs that no other site shares (a closure call does not)."""
+    fn = site.inputs[0]
+    return constant_graph(fn) is not None or (switch_branches(fn) is not None and len(fn.uses) == 1)
+
+
 def _families(a: Analysis) -> list[Family]:
     """The tuple families of the program (union-find over tail calls)."""
-    groups = call_groups(a)
+    groups = known_groups(a)
     group_of_site = {site: gi for gi, group in enumerate(groups) for site in group.sites}
     parent = list(range(len(groups)))
 

@@ -29,6 +29,7 @@ from tapeless.opt.params import params
 from tapeless.opt.program import clone_program
 from tapeless.opt.specialize import specialize
 from tapeless.opt.tuples import tuples
+from tapeless.opt.unroll import unroll
 
 Pass = Callable[[Graph], bool]
 
@@ -46,11 +47,12 @@ PASSES: dict[str, Pass] = {
     "specialize": specialize,
     "jstatic": jstatic,
     "tuples": tuples,
+    "unroll": unroll,
 }
 
 #: The default pipeline, one round; `optimize` repeats it to a fixed point. Exact:
 #: results are the same bit for bit (but for the sign of a zero gradient).
-DEFAULT: tuple[str, ...] = ("inline", "specialize", "jstatic", "fold", "algebra", "tuples", "cse", "lift", "params", "eta", "dce")
+DEFAULT: tuple[str, ...] = ("inline", "specialize", "unroll", "jstatic", "fold", "algebra", "tuples", "cse", "lift", "params", "eta", "dce")
 
 
 #: Called after every pass with (pass name, round number from 1, the program, whether it changed).

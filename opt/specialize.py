@@ -81,7 +81,7 @@ def _substitute_known(groups: list[CallGroup], values: dict[Slot, object]) -> bo
     for (gi, i), value in values.items():
         if value is not _ANY:
             for h in groups[gi].members:
-                changed = _substitute(h.parameters[i], value) or changed
+                changed = substitute(h.parameters[i], value) or changed
     return changed
 
 
@@ -125,7 +125,7 @@ def _argument_value(
     return value
 
 
-def _substitute(p: Parameter, value: object) -> bool:
+def substitute(p: Parameter, value: object) -> bool:
     """Make every user of `p` read a constant of `value` (each its own); say if any did."""
     users = list(p.uses)
     for user, index in users:
@@ -220,4 +220,4 @@ def _specialized_name(name: str, k: Function) -> str:
     return f"{head}_{k.name}{colon}{tail}"
 
 
-__all__ = ["MAX_CLONES", "MAX_SIZE", "specialize"]
+__all__ = ["MAX_CLONES", "MAX_SIZE", "specialize", "substitute"]

@@ -47,7 +47,6 @@ REFUSED = {
     # errors the specializer finds before the call (CPython raises when it runs)
     "scalars.tuple_index_error",
     "scalars.unpack_mismatch",
-    "mixed.use_horner",  # a coefficient tuple of ints and floats indexed by a counter
 }
 
 #: Documented differences (docs/language.md): native `int ** int` with a negative exponent

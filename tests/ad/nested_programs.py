@@ -1,6 +1,5 @@
-"""Programs with nested and higher-order derivatives, and their closed forms:
-shared by the interpreter's tests (tests/ad/test_grad.py) and native code's
-(tests/backend/test_cpu_grad.py)."""
+"""Programs with nested and higher-order derivatives, and their closed forms,
+for tests/ad/test_grad.py (which runs them on the interpreter and natively)."""
 
 import math
 

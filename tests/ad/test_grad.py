@@ -87,14 +87,18 @@ def test_int_argument_mixing():
 # -- higher order --------------------------------------------------------------
 
 
-# Orders 1-3 on drawn inputs; order 4 on fixed points: until the optimizer
-# (issue 4) shrinks them, 4th-derivative graphs of loops take seconds a call.
+# Orders 1-3 on drawn inputs; order 4 on fixed points: 4th-derivative graphs of
+# loops take seconds to build and optimize (a minute natively, LLVM included).
+# The interpreter and native code (`backend="cpu"`, the `native` mark) both run
+# them; native code keeps AD environments (`Env`) as records.
+BACKENDS = [pytest.param("interp"), pytest.param("cpu", marks=pytest.mark.native)]
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("order", [1, 2, 3])
 @given(x=st.floats(-2.0, 2.0))
-def test_nth_derivative_of_polynomial_while_loop(order, x):
-    assert nth(poly_while, order)(x) == pytest.approx(POLY.deriv(order)(x), rel=1e-9, abs=1e-9)
+def test_nth_derivative_of_polynomial_while_loop(backend, order, x):
+    assert nth(poly_while, order, backend)(x) == pytest.approx(POLY.deriv(order)(x), rel=1e-9, abs=1e-9)
 
 
 @pytest.mark.parametrize("x", [-1.25, 0.5])
@@ -102,10 +106,11 @@ def test_fourth_derivative_of_polynomial_while_loop(x):
     assert nth(poly_while, 4)(x) == pytest.approx(POLY.deriv(4)(x))
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("order", [1, 2, 3])
 @given(x=st.floats(0.5, 1.5), n=st.integers(0, 6))
-def test_nth_derivative_of_recursive_power(order, x, n):
-    got = nth(rec_pow, order)(x, n)
+def test_nth_derivative_of_recursive_power(backend, order, x, n):
+    got = nth(rec_pow, order, backend)(x, n)
     assert got == pytest.approx(power_rule(x, n, order), rel=1e-9, abs=1e-12)
 
 
@@ -114,17 +119,19 @@ def test_fourth_derivative_of_recursive_power(x, n):
     assert nth(rec_pow, 4)(x, n) == pytest.approx(power_rule(x, n, 4), rel=1e-9, abs=1e-12)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("order", [1, 2, 3, 4])
 @given(x=st.sampled_from([-1.5, -0.5, 0.5, 1.5]))
-def test_nth_derivative_through_if(order, x):
+def test_nth_derivative_through_if(backend, order, x):
     want = np.poly1d([1.0, 0, 0, 0, 0]) if x > 0 else np.poly1d([1.0, 0, 0])
-    assert nth(branchy, order)(x) == pytest.approx(want.deriv(order)(x))
+    assert nth(branchy, order, backend)(x) == pytest.approx(want.deriv(order)(x))
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("order", [1, 2, 3, 4])
-def test_nth_derivative_through_closures(order):
+def test_nth_derivative_through_closures(backend, order):
     want = np.poly1d([1.0, 0, 0, 0, 0]).deriv(order)(1.3)
-    assert nth(closure_power, order)(1.3) == pytest.approx(want)
+    assert nth(closure_power, order, backend)(1.3) == pytest.approx(want)
 
 
 def test_grad_of_grad_composes_with_compile():
@@ -135,14 +142,19 @@ def test_grad_of_grad_composes_with_compile():
 # -- nested derivatives inside compiled code --------------------------------------
 
 
-def test_perturbation_confusion():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_perturbation_confusion(backend):
+    # `backend` is the default one here (the `native` mark): grad inside compiled code
     assert tl.compile(confusion)(2.5) == 2.5
+    d_confusion, d_confusion_mul = tl.grad(confusion), tl.grad(confusion_mul)
     for x in (-1.0, 0.5, 2.5):
-        assert tl.grad(confusion)(x) == 1.0
-        assert tl.grad(confusion_mul)(x) == pytest.approx(2 * x)
+        assert d_confusion(x) == 1.0
+        assert d_confusion_mul(x) == pytest.approx(2 * x)
+    assert bool(d_confusion.natives) == (backend == "cpu")
 
 
-def test_grad_inside_compiled_code_with_argnums():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_grad_inside_compiled_code_with_argnums(backend):
     # x^2 + y^2 x, and its derivative 2x + y^2
     assert tl.compile(nested_argnums)(1.5, 2.0) == 1.5**2 + 4.0 * 1.5
     assert tl.grad(nested_argnums)(1.5, 2.0) == pytest.approx(2 * 1.5 + 4.0)
@@ -183,18 +195,21 @@ def test_derivative_graphs_verify(fn, strategy, wrt):
     verify(tl.grad(tl.grad(fn)).__tapeless_graph__)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("order", [1, 2, 3, 4])
 @given(x=st.floats(-3.0, 3.0))
-def test_nth_derivative_of_sin(order, x):
-    assert nth(sine, order)(x) == pytest.approx(sin_nth(x, order), rel=1e-12, abs=1e-12)
+def test_nth_derivative_of_sin(backend, order, x):
+    assert nth(sine, order, backend)(x) == pytest.approx(sin_nth(x, order), rel=1e-12, abs=1e-12)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("order", [1, 2, 3, 4])
 @given(x=st.floats(-2.0, 2.0))
-def test_nth_derivative_of_exp_times_cube(order, x):
-    assert nth(exp_cube, order)(x) == pytest.approx(exp_cube_nth(x, order), rel=1e-10, abs=1e-10)
+def test_nth_derivative_of_exp_times_cube(backend, order, x):
+    assert nth(exp_cube, order, backend)(x) == pytest.approx(exp_cube_nth(x, order), rel=1e-10, abs=1e-10)
 
 
-def test_grad_of_value_and_grad():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_grad_of_value_and_grad(backend):
     assert tl.grad(slope_of)(0.5) == pytest.approx(exp_cube_nth(0.5, 2))
     assert tl.compile(slope_of)(0.5) == pytest.approx(exp_cube_nth(0.5, 1))

@@ -63,7 +63,6 @@ def has_env(t: FnSet) -> bool:
     return any(isinstance(m, Closure) and m.context is not None for m in t.members)
 
 
-
 class ValueOps:
     """Structure operations emitted at `b`'s position, in a function that returns
     an i32 status (an error returns its code from that function)."""
@@ -116,6 +115,7 @@ class ValueOps:
         return value
 
     def env_setitem(self, args: list[ir.Value], types: list[AbstractType], out: AbstractType) -> ir.Value:
+        """`env_setitem(env, key, value)`: the environment widened to `out`, the key present."""
         env_t, key_t = types[0], types[1]
         assert isinstance(out, EnvRecord) and isinstance(key_t, KeyType)
         i = out.index(key_t.key)
@@ -125,6 +125,7 @@ class ValueOps:
         return self.b.insert_value(value, item, [i, 1])
 
     def env_getitem(self, args: list[ir.Value], types: list[AbstractType], out: AbstractType) -> ir.Value:
+        """`env_getitem(env, key, default)`: the key's value where present, else the default."""
         env_t, key_t = types[0], types[1]
         assert isinstance(env_t, EnvRecord) and isinstance(key_t, KeyType)
         default = self.coerce(args[2], types[2], out)
@@ -205,6 +206,7 @@ class ValueOps:
 
 
 def constant_value(t: AbstractType, value: object) -> ir.Constant:
+    """The LLVM constant of `value`, a constant whose type is `t`."""
     if isinstance(t, Scalar):
         if t.kind == "f64":
             return ir.Constant(F64, float(value))  # type: ignore[arg-type]

@@ -380,20 +380,79 @@ class FunctionLowering(ValueOps):
         for p, slot, t in zip(inst.graph.parameters, blk.params, inst.args, strict=True):
             blk.values[p] = b.load(slot, typ=ltype(t))
         output = inst.graph.output
+        last = self.call_into_closure(blk)
         for node in self.spec.schedule(inst.graph):
-            if node is output:
+            if node is output or node is last:
                 break
             blk.values[node] = self.apply(blk, node)
-        if isinstance(output, Apply) and output.graph is inst.graph:
+        if last is not None:
+            self.tail_into_closure(blk, last)
+        elif isinstance(output, Apply) and output.graph is inst.graph:
             self.tail(blk, output)
         else:
             self.ret(self.value(blk, output), self.type(blk, output))
 
     def ret(self, value: ir.Value, t: AbstractType) -> None:
-        assert self.entry.output is not None
-        value = self.coerce(value, t, self.entry.output)
-        self.b.store(value, self.fn.args[-1])
+        self.store_result(value, t)
         self.b.ret(ir.Constant(I32, 0))
+
+    def store_result(self, value: ir.Value, t: AbstractType) -> None:
+        assert self.entry.output is not None
+        self.b.store(self.coerce(value, t, self.entry.output), self.fn.args[-1])
+
+    # -- tail calls modulo a closure ----------------------------------------------------
+    def call_into_closure(self, blk: _Block) -> Apply | None:
+        """The last call of `blk`, when the graph returns a closure that only keeps the
+        call's result (a loop's J: the backpropagator captures the next iteration's),
+        every callee returns the type the closure keeps, and the call is the last
+        thing computed: that call can write straight into the closure's environment
+        and be the function's tail call (LLVM then turns self-recursion into a loop)."""
+        g = blk.inst.graph
+        output = g.output
+        schedule = self.spec.schedule(g)
+        if not (isinstance(output, Constant) and isinstance(output.value, Graph) and schedule):
+            return None
+        t = self.type(blk, output)
+        last = schedule[-1]
+        if not isinstance(t, FnSet) or not isinstance(t.members[0], Closure):
+            return None
+        c = t.members[0]
+        if c.context is None or last not in self.spec.free_variables(c.graph):
+            return None
+        if any(last in node.inputs for node in schedule):
+            return None
+        keep = self.spec.type_of(c.context, last)
+        callees = blk.inst.calls.get(last)
+        fn_type = self.type(blk, last.inputs[0])
+        if not callees or not isinstance(fn_type, FnSet) or len(callees) != len(fn_type.members):
+            return None  # a primitive among the callees
+        return last if all(callee.output == keep for callee in callees) else None
+
+    def tail_into_closure(self, blk: _Block, call: Apply) -> None:
+        """Make the returned closure with `call`'s slot left empty, store it as the
+        result, then call each callee with that slot as its `out`, as a tail call."""
+        output = blk.inst.graph.output
+        t = self.type(blk, output)
+        assert isinstance(t, FnSet)
+        closure, env, index = self.make_closure(blk, t, leave=call)
+        self.store_result(closure, t)
+        (c,) = t.members
+        assert isinstance(c, Closure) and env is not None and index is not None
+        slot = self.b.gep(env, [ir.Constant(I32, 0), ir.Constant(I32, index)], source_etype=self.m.env_type(c))
+
+        def each(k: int) -> None:
+            callee = self.callee(blk, call, k)
+            assert isinstance(callee, Instance)
+            args = self.arguments(blk, call, callee)
+            status = self.b.call(self.m.function(callee), [self.env_of(blk, call, k), *args, slot], tail=True)
+            self.b.ret(status)
+
+        fn_type = self.type(blk, call.inputs[0])
+        assert isinstance(fn_type, FnSet)
+        if len(fn_type.members) == 1:
+            each(0)
+        else:
+            self.dispatch(blk, call, each)
 
     def type(self, blk: _Block, node: Node) -> AbstractType:
         t = self.spec.type_of(blk.inst, node)
@@ -426,26 +485,34 @@ class FunctionLowering(ValueOps):
         value = node.value
         if isinstance(value, Graph):
             assert isinstance(t, FnSet)
-            return self.make_closure(blk, t)
+            return self.make_closure(blk, t)[0]
         return constant_value(t, value)
 
-    def make_closure(self, blk: _Block, t: FnSet) -> ir.Value:
+    def make_closure(
+        self, blk: _Block, t: FnSet, leave: Node | None = None
+    ) -> tuple[ir.Value, ir.Value | None, int | None]:
+        """The closure value of type `t` made in `blk`, its environment, and the index
+        of the free variable `leave`, whose slot is left for the caller to fill."""
         (c,) = t.members
         assert isinstance(c, Closure)
         value: ir.Value = ir.Constant(ltype(t), None)
         if c.context is None:
-            return value
+            return value, None, None
         env_type = self.m.env_type(c)
         size = max(16, (self.m.size_of(env_type) + 15) // 16 * 16)
         env = self.b.call(self.m.arena_alloc, [ir.Constant(I64, size)])
         null = self.b.icmp_unsigned("==", self.b.ptrtoint(env, I64), ir.Constant(I64, 0))
         self.ops.raise_if(null, OUT_OF_MEMORY)
+        left = None
         for i, x in enumerate(self.spec.free_variables(c.graph)):
+            if x is leave:
+                left = i
+                continue
             slot = self.b.gep(env, [ir.Constant(I32, 0), ir.Constant(I32, i)], source_etype=env_type)
             have, want = self.type(blk, x), self.spec.type_of(c.context, x)
             assert want is not None
             self.b.store(self.coerce(self.value(blk, x), have, want), slot)
-        return self.b.insert_value(value, env, 0)
+        return self.b.insert_value(value, env, 0), env, left
 
     # -- applications -----------------------------------------------------------------
     def apply(self, blk: _Block, node: Apply) -> ir.Value:

@@ -267,6 +267,24 @@ class Specialization:
                 root.loc,
                 construct="native specialization",
             )
+        self._widen_outputs()
+
+    def _widen_outputs(self) -> None:
+        """Give an instance whose every call site expects one wider type (the members
+        of a `switch` of graphs returning different closures) that type as its
+        output: it then returns in the representation its callers read, with no
+        re-tagging after the call, which keeps its calls tail calls."""
+        expected: dict[Instance, set[AbstractType | None]] = {inst: set() for inst in self}
+        for inst in self:
+            for node, callees in inst.calls.items():
+                for callee in callees:
+                    expected[callee].add(inst.types.get(node))
+        for inst, types in expected.items():
+            if inst is self.root or len(types) != 1:
+                continue
+            (t,) = types
+            if t is not None and inst.output is not None and union(t, inst.output, None) == t:
+                inst.output = t
 
     # -- instances -------------------------------------------------------------
     def instance(

@@ -24,8 +24,14 @@ choosing between two functions) is re-tagged (`coerce`).
 Tail calls: the function of instance E also holds, as blocks, every instance
 of E's recursive component that E reaches by tail calls and that returns the
 same type; such a call is a jump, so loops (tail recursion in the IR) run in
-constant stack. Other calls are calls; the functions of a component that
-recurses by non-tail calls check the stack guard on entry.
+constant stack. A graph whose last call's result only goes into the closure
+it returns makes that closure first and lets the call write into its
+environment, as a tail call (`call_into_closure`): so a loop's J, which
+returns the backpropagator capturing the next iteration's, is a loop after
+LLVM's tail-call elimination (an out-of-memory error in that environment is
+then raised before the call's own errors). Other calls are calls; the
+functions of a component that recurses by non-tail calls check the stack
+guard on entry.
 """
 
 from __future__ import annotations

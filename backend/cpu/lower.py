@@ -44,7 +44,7 @@ from llvmlite import ir
 
 from tapeless.backend.cpu import jit, runtime
 from tapeless.backend.cpu.primtypes import constant_index, primitive_type
-from tapeless.backend.cpu.scalars import F64, I32, I64, LTYPES, ScalarOps
+from tapeless.backend.cpu.scalars import F64, I32, I64, LTYPES
 from tapeless.backend.cpu.specialize import (
     Closure,
     FnSet,
@@ -54,10 +54,10 @@ from tapeless.backend.cpu.specialize import (
 )
 from tapeless.backend.cpu.values import (
     EMPTY,
-    OUT_OF_MEMORY,
     PTR,
     ValueOps,
     constant_value,
+    is_null,
     ltype,
 )
 from tapeless.errors import InternalError, TypeInferenceError
@@ -177,7 +177,7 @@ class ModuleLowering:
         fn.linkage = "internal"
         b = ir.IRBuilder(fn.append_basic_block("entry"))
         (box,) = fn.args
-        with b.if_then(_is_null(b, box), likely=False):
+        with b.if_then(is_null(b, box), likely=False):
             b.ret(ir.Constant(record, None))
         b.ret(b.load(box, typ=record))
         return fn
@@ -232,7 +232,7 @@ class ModuleLowering:
         chunk = b.call(self.malloc, [length])
         fail = fn.append_basic_block("fail")
         ok = fn.append_basic_block("ok")
-        b.cbranch(b.icmp_unsigned("==", b.ptrtoint(chunk, I64), ir.Constant(I64, 0)), fail, ok)
+        b.cbranch(is_null(b, chunk), fail, ok)
         b.position_at_end(fail)
         b.ret(ir.Constant(PTR, None))
         b.position_at_end(ok)
@@ -336,24 +336,10 @@ class FunctionLowering(ValueOps):
     """The LLVM function of instance `entry`, with the blocks of the instances it jumps to."""
 
     def __init__(self, lowering: ModuleLowering, entry: Instance) -> None:
-        self.m = lowering
-        self.spec = lowering.spec
+        super().__init__(lowering, lowering.functions[entry])
         self.entry = entry
-        self.fn = lowering.functions[entry]
-        self.allocas = ir.IRBuilder(self.fn.append_basic_block("allocas"))
-        self.b = ir.IRBuilder(self.fn.append_basic_block("entry"))
         self.blocks: dict[Instance, _Block] = {}
         self.todo: list[_Block] = []
-        self.ops = ScalarOps(lowering.module, self.b, self.fail)
-        assert entry.output is not None
-        self.out_type = ltype(entry.output)
-
-    def fail(self, code: int) -> None:
-        self.b.ret(ir.Constant(I32, code))
-
-    def alloca(self, t: ir.Type) -> ir.AllocaInstr:
-        """A stack slot in the function's first block (where mem2reg promotes it)."""
-        return self.allocas.alloca(t)
 
     def lower(self) -> None:
         b = self.b
@@ -367,7 +353,7 @@ class FunctionLowering(ValueOps):
         b.branch(first.start)
         while self.todo:
             self.body(self.todo.pop())
-        self.allocas.branch(self.fn.blocks[1])
+        self.finish()
 
     def block(self, inst: Instance) -> _Block:
         blk = self.blocks.get(inst)
@@ -505,10 +491,7 @@ class FunctionLowering(ValueOps):
         if c.context is None:
             return value, None, None
         env_type = self.m.env_type(c)
-        size = max(16, (self.m.size_of(env_type) + 15) // 16 * 16)
-        env = self.b.call(self.m.arena_alloc, [ir.Constant(I64, size)])
-        null = self.b.icmp_unsigned("==", self.b.ptrtoint(env, I64), ir.Constant(I64, 0))
-        self.ops.raise_if(null, OUT_OF_MEMORY)
+        env = self.arena_new(env_type)
         left = None
         for i, x in enumerate(self.spec.free_variables(c.graph)):
             if x is leave:
@@ -684,26 +667,12 @@ class FunctionLowering(ValueOps):
 class _EnvGadd(ValueOps):
     """The body of the module's `env_gadd` (see `ModuleLowering.env_gadd`)."""
 
-    def __init__(self, lowering: ModuleLowering, fn: ir.Function) -> None:
-        self.m = lowering
-        self.spec = lowering.spec
-        self.fn = fn
-        self.allocas = ir.IRBuilder(fn.append_basic_block("allocas"))
-        self.b = ir.IRBuilder(fn.append_basic_block("entry"))
-        self.ops = ScalarOps(lowering.module, self.b, self.fail)
-
-    def fail(self, code: int) -> None:
-        self.b.ret(ir.Constant(I32, code))
-
-    def alloca(self, t: ir.Type) -> ir.AllocaInstr:
-        return self.allocas.alloca(t)
-
     def lower(self) -> None:
         b = self.b
         x, y, out = self.fn.args
         self.m.stack_guard(b)
         for have, other in ((x, y), (y, x)):
-            with b.if_then(_is_null(b, other)):
+            with b.if_then(is_null(b, other)):
                 b.store(have, out)
                 b.ret(ir.Constant(I32, 0))
         layout = self.spec.layout.record
@@ -711,11 +680,7 @@ class _EnvGadd(ValueOps):
         total = self.env_add(b.load(x, typ=record), b.load(y, typ=record), layout)
         b.store(self.box(total, layout), out)
         b.ret(ir.Constant(I32, 0))
-        self.allocas.branch(self.fn.blocks[1])
-
-
-def _is_null(b: ir.IRBuilder, p: ir.Value) -> ir.Value:
-    return b.icmp_unsigned("==", b.ptrtoint(p, I64), ir.Constant(I64, 0))
+        self.finish()
 
 
 def _clean(name: str) -> str:

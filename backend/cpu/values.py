@@ -59,21 +59,38 @@ def ltype(t: AbstractType) -> ir.Type:
     raise InternalError(f"no LLVM type for {t}")
 
 
+def is_null(b: ir.IRBuilder, p: ir.Value) -> ir.Value:
+    """Whether pointer `p` is null."""
+    return b.icmp_unsigned("==", b.ptrtoint(p, I64), ir.Constant(I64, 0))
+
+
 def has_env(t: FnSet) -> bool:
     return any(isinstance(m, Closure) and m.context is not None for m in t.members)
 
 
 class ValueOps:
-    """Structure operations emitted at `b`'s position, in a function that returns
-    an i32 status (an error returns its code from that function)."""
+    """Structure operations emitted at `b`'s position in `fn`, a function of the
+    module that returns an i32 status (an error returns its code from `fn`).
+    Its first block holds the stack slots; `finish` links it to the body."""
 
-    m: ModuleLowering
-    spec: Specialization
-    b: ir.IRBuilder
-    ops: ScalarOps
+    def __init__(self, lowering: ModuleLowering, fn: ir.Function) -> None:
+        self.m = lowering
+        self.spec: Specialization = lowering.spec
+        self.fn = fn
+        self.allocas = ir.IRBuilder(fn.append_basic_block("allocas"))
+        self.b = ir.IRBuilder(fn.append_basic_block("entry"))
+        self.ops = ScalarOps(lowering.module, self.b, self.fail)
+
+    def fail(self, code: int) -> None:
+        self.b.ret(ir.Constant(I32, code))
 
     def alloca(self, t: ir.Type) -> ir.AllocaInstr:
-        raise NotImplementedError
+        """A stack slot in the function's first block (where mem2reg promotes it)."""
+        return self.allocas.alloca(t)
+
+    def finish(self) -> None:
+        """Close the slots' block: it falls through to the body's first block."""
+        self.allocas.branch(self.fn.blocks[1])
 
     def check(self, status: ir.Value) -> None:
         """Return `status` from this function unless it is 0."""
@@ -140,13 +157,16 @@ class ValueOps:
     def box(self, value: ir.Value, t: EnvRecord) -> ir.Value:
         """An arena copy of environment `value`, widened to the boxed layout."""
         layout = self.spec.layout.record
-        record = ltype(layout)
-        size = max(16, (self.m.size_of(record) + 15) // 16 * 16)
-        box = self.b.call(self.m.arena_alloc, [ir.Constant(I64, size)])
-        null = self.b.icmp_unsigned("==", self.b.ptrtoint(box, I64), ir.Constant(I64, 0))
-        self.ops.raise_if(null, OUT_OF_MEMORY)
+        box = self.arena_new(ltype(layout))
         self.b.store(self._widen_env(value, t, layout), box)
         return box
+
+    def arena_new(self, t: ir.Type) -> ir.Value:
+        """Room for a `t` in the arena (16-byte granules); `MemoryError` when there is none."""
+        size = max(16, (self.m.size_of(t) + 15) // 16 * 16)
+        p = self.b.call(self.m.arena_alloc, [ir.Constant(I64, size)])
+        self.ops.raise_if(is_null(self.b, p), OUT_OF_MEMORY)
+        return p
 
     def unbox(self, box: ir.Value) -> ir.Value:
         """The boxed environment at `box` (empty when null)."""
@@ -227,4 +247,4 @@ def constant_value(t: AbstractType, value: object) -> ir.Constant:
     return ir.Constant(ltype(t), None)  # None, a key, a primitive: nothing to carry
 
 
-__all__ = ["EMPTY", "OUT_OF_MEMORY", "PTR", "ValueOps", "constant_value", "has_env", "ltype"]
+__all__ = ["EMPTY", "OUT_OF_MEMORY", "PTR", "ValueOps", "constant_value", "has_env", "is_null", "ltype"]

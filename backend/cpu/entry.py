@@ -7,17 +7,30 @@ A native function of the backend has the fixed ABI
 where the leaves of an argument type are the lowering's (`lower.leaves`):
 `Scalar("f64")` -> double, `Scalar("i64")` -> i64, `Scalar("bool")` -> i1,
 `NoneType()` and `Identity` -> nothing, a `TupleType` -> its elements' leaves
-in order. The result's leaves are written to `out`, one 8-byte slot each (f64
-as double, i64 as i64, bool as i64 0/1). The status is 0 for success, k >= 1
-for "raise `errors[k-1]`".
+in order, an `ArrayType(dtype, n)` -> `ptr mem, ptr data, i64 shape[0..n),
+i64 strides[0..n)` (strides in bytes). The result's leaves are written to
+`out`, one 8-byte slot each (f64 as double, i64 as i64, bool as i64 0/1, a
+pointer as a pointer). The status is 0 for success, k >= 1 for "raise
+`errors[k-1]`"; with a nonzero status the out-slots hold no references.
 
 Which Python values cross the boundary, and as what, is one rule:
 `SCALAR_KINDS` (exact Python type -> scalar kind), ints within 64 bits, `None`,
-exact tuples, and callables by identity (`Identity`: native code specialized
-to that very function). `abi_type` applies it in Python (the dispatcher's
-signatures); `_EntryBuilder.unbox` checks the same rule in native code, and
-tests hold the two to agreement (a value `abi_type` types as T is taken by an
-entry for T and comes back unchanged).
+exact tuples, exactly `np.ndarray`s of float64, int64 or bool in native byte
+order with aligned data (`ArrayType(dtype, ndim)`), and callables by identity
+(`Identity`: native code specialized to that very function). `abi_type`
+applies it in Python (the dispatcher's signatures); `_EntryBuilder.unbox`
+checks the same rule in native code, and tests hold the two to agreement (a
+value `abi_type` types as T is taken by an entry for T and comes back equal).
+
+Arrays (`backend.cpu.memory` has the memory layout): an argument array comes
+in as its own data, with `mem` null (the caller keeps it alive for the call).
+A result array with `mem` non-null is one reference to native memory, which
+the entry hands to a new ndarray over the data (shape, strides, writeable;
+no copy) whose base is a `PyCapsule` over `mem` with the destructor
+`tl_capsule_destructor`: NumPy drops the reference when the last array using
+it goes. A result with `mem` null aliases an argument or a constant, so the
+entry returns a C-contiguous copy that NumPy owns. If boxing fails, the
+entry drops the references of the result's arrays and raises.
 
 `make_entry` generates one C-API function (the `METH_FASTCALL|METH_KEYWORDS`
 convention) that first binds the call's arguments to the `Parameters` as
@@ -48,6 +61,12 @@ Object layout facts used here (CPython >= 3.11, 64-bit, not free-threaded):
 `ob_type` is its last field; `PyVarObject` appends `ob_size`;
 `PyFloatObject` appends `double ob_fval`; `PyTupleObject` appends
 `PyObject *ob_item[]`. Offsets are read from `__basicsize__`, not hard-coded.
+NumPy's (`PyArrayObject_fields`: `data`, `nd`, `dimensions`, `strides`,
+`descr`, `flags`; `PyArray_Descr`: `byteorder`, `type_num`; the C-API
+functions `PyArray_DescrFromType`, `PyArray_NewFromDescr`, `PyArray_NewCopy`,
+`PyArray_SetBaseObject`, called by address) are `backend.cpu.numpy_api`'s,
+checked against NumPy when it is imported. An array's type check is
+`ob_type == &PyArray_Type` (subclasses go to the fallback).
 Every C-API function called is in the stable ABI (`PyObject_Vectorcall` since
 3.12; an exported function since 3.9), and reference counts are only changed
 through them (`Py_IncRef`, `Py_DecRef`), never inline, since their inline form
@@ -66,11 +85,12 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import llvmlite.ir as ir
+import numpy as np
 
-from tapeless.backend.cpu import jit, lower
+from tapeless.backend.cpu import jit, lower, memory, numpy_api
 from tapeless.backend.cpu.scalars import LTYPES
 from tapeless.errors import InternalError
-from tapeless.ir.types import AbstractType, NoneType, Scalar, TupleType
+from tapeless.ir.types import AbstractType, ArrayType, NoneType, Scalar, TupleType
 
 _OB_TYPE = object.__basicsize__ - 8
 _OB_SIZE = object.__basicsize__
@@ -109,7 +129,8 @@ _PyCFunction_NewEx.argtypes = (ctypes.POINTER(_MethodDef), ctypes.py_object, cty
 _PyCFunction_NewEx.restype = ctypes.py_object
 
 _PTR = ir.PointerType()
-_I1, _C_INT, _I64, _F64 = ir.IntType(1), ir.IntType(32), ir.IntType(64), ir.DoubleType()
+_I1, _I8, _C_INT, _I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
+_F64 = ir.DoubleType()
 _STATUS = _C_INT
 
 # The C-API functions the entry code calls, with their LLVM signatures.
@@ -124,7 +145,23 @@ _C_API = {
     "PyObject_Vectorcall": ir.FunctionType(_PTR, (_PTR, _PTR, _I64, _PTR)),
     "Py_IncRef": ir.FunctionType(ir.VoidType(), (_PTR,)),
     "Py_DecRef": ir.FunctionType(ir.VoidType(), (_PTR,)),
+    "PyCapsule_New": ir.FunctionType(_PTR, (_PTR, _PTR, _PTR)),
 }
+
+# The NumPy C-API functions the entry code calls (by address: `numpy_api`), with their LLVM
+# signatures (`numpy_api` has the C ones).
+_NUMPY_API = {
+    "PyArray_DescrFromType": (numpy_api.DESCR_FROM_TYPE, ir.FunctionType(_PTR, (_C_INT,))),
+    "PyArray_NewFromDescr": (
+        numpy_api.NEW_FROM_DESCR,
+        ir.FunctionType(_PTR, (_PTR, _PTR, _C_INT, _PTR, _PTR, _PTR, _C_INT, _PTR)),
+    ),
+    "PyArray_NewCopy": (numpy_api.NEW_COPY, ir.FunctionType(_PTR, (_PTR, _C_INT))),
+    "PyArray_SetBaseObject": (numpy_api.SET_BASE_OBJECT, ir.FunctionType(_C_INT, (_PTR, _PTR))),
+}
+
+# The LLVM type of each leaf kind of the ABI.
+_LEAF_TYPES: dict[str, ir.Type] = {**LTYPES, "ptr": _PTR}
 
 # The C-API function boxing the out-slot of each scalar kind.
 _BOX = {"f64": "PyFloat_FromDouble", "i64": "PyLong_FromLongLong", "bool": "PyBool_FromLong"}
@@ -170,9 +207,26 @@ def abi_type(value: Any) -> AbstractType:
         return NoneType()
     if type(value) is tuple:
         return TupleType(tuple(abi_type(v) for v in value))
+    if type(value) is np.ndarray:
+        return _array_type(value)
+    if isinstance(value, np.ndarray):
+        raise NotNative(f"an array of type {type(value).__name__} (native arrays are exactly numpy.ndarray)")
     if callable(value):
         return Identity(value)
     raise NotNative(f"a value of type {type(value).__name__}")
+
+
+def _array_type(value: np.ndarray) -> ArrayType:
+    """The `ArrayType` of an exact ndarray (the fields `_EntryBuilder.unbox_array` checks)."""
+    dtype = value.dtype
+    kind = numpy_api.dtype_kind(dtype)
+    if kind is None:
+        raise NotNative(f"a {dtype} array (native arrays are float64, int64 or bool)")
+    if dtype.byteorder.encode() == numpy_api.SWAPPED_BYTEORDER:
+        raise NotNative(f"a {dtype} array in non-native byte order (dtype {dtype.str!r})")
+    if not value.flags.aligned:
+        raise NotNative(f"an unaligned {dtype} array (native arrays are aligned)")
+    return ArrayType(kind, value.ndim)
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,11 +268,21 @@ def leaves(typ: AbstractType) -> list[str]:
 def native_function_type(spec: EntrySpec) -> ir.FunctionType:
     """The LLVM type of `spec`'s native function: `i32 (leaves..., ptr out)`."""
     kinds = [kind for t in spec.arg_types for kind in leaves(t)]
-    return ir.FunctionType(_STATUS, [*(LTYPES[k] for k in kinds), _PTR])
+    return ir.FunctionType(_STATUS, [*(_LEAF_TYPES[k] for k in kinds), _PTR])
 
 
 def _no_abi(typ: AbstractType) -> InternalError:
     return InternalError(f"native entry: no ABI for values of type {typ}")
+
+
+def _array_slots(typ: AbstractType, first: int) -> Iterator[int]:
+    """The out-slot of the `mem` leaf of each array in a `typ` whose leaves start at `first`."""
+    if isinstance(typ, ArrayType):
+        yield first
+    elif isinstance(typ, TupleType):
+        for element in typ.elements:
+            yield from _array_slots(element, first)
+            first += len(leaves(element))
 
 
 class _EntryBuilder:
@@ -253,6 +317,34 @@ class _EntryBuilder:
         except KeyError:
             fn = ir.Function(self.module, _C_API[name], name)
         return self.builder.call(fn, args)
+
+    def call_numpy(self, name: str, *args: ir.Value) -> ir.Value:
+        """Call the NumPy C-API function `name` (by its address)."""
+        address, fnty = _NUMPY_API[name]
+        return self.builder.call(self.builder.inttoptr(_I64(address), fnty.as_pointer()), args)
+
+    def decref_memory(self, mem: ir.Value) -> None:
+        """Emit: drop a reference to native memory `mem` (non-null)."""
+        self.builder.call(memory.declare(self.module, memory.DECREF), [mem])
+
+    def unless_null(self, value: ir.Value, make: Callable[[], ir.Value]) -> ir.Value:
+        """Emit: the pointer `make()` emits where `value` is not NULL, else NULL."""
+        b = self.builder
+        before, go, done = b.block, self.block("nonnull"), self.block("joined")
+        b.cbranch(b.icmp_unsigned("!=", value, _PTR(None)), go, done)
+        b.position_at_end(go)
+        made = make()
+        after = b.block
+        b.branch(done)
+        b.position_at_end(done)
+        result = b.phi(_PTR)
+        result.add_incoming(_PTR(None), before)
+        result.add_incoming(made, after)
+        return result
+
+    def out_slot(self, out: ir.Value, index: int) -> ir.Value:
+        """The address of out-slot `index`."""
+        return self.builder.gep(out, [_I64(index)], source_etype=_I64)
 
     def field(self, ptr: ir.Value, offset: int, typ: ir.Type) -> ir.Value:
         """Load the `typ` at byte `offset` of `ptr`."""
@@ -362,6 +454,8 @@ class _EntryBuilder:
             is_true = self.is_object(obj, True)
             self.require(b.or_(is_true, self.is_object(obj, False)), fail)
             return [is_true]
+        if isinstance(typ, ArrayType):
+            return self.unbox_array(obj, typ, fail)
         if not isinstance(typ, TupleType | Scalar) or (
             isinstance(typ, Scalar) and typ.kind not in _PYTHON_TYPE
         ):
@@ -384,38 +478,129 @@ class _EntryBuilder:
             values += self.unbox(item, element, fail)
         return values
 
-    def box(self, out: ir.Value, typ: AbstractType, slots: Iterator[int]) -> ir.Value:
-        """A new reference to the Python value of `typ` read from the out-slots (NULL on error)."""
+    def unbox_array(self, obj: ir.Value, typ: ArrayType, fail: ir.Block) -> list[ir.Value]:
+        """The leaves `[null mem, data, shape..., strides...]` of ndarray `obj`, or a branch to
+        `fail` unless it is exactly an ndarray of `typ.ndim` dimensions whose dtype's type_num
+        is one of `typ.dtype`, in native byte order, with aligned data (`_array_type`)."""
+        b = self.builder
+        self.require(self.is_object(self.field(obj, _OB_TYPE, _PTR), np.ndarray), fail)
+        nd = self.field(obj, numpy_api.ARRAY_ND, _C_INT)
+        self.require(b.icmp_signed("==", nd, _C_INT(typ.ndim)), fail)
+        descr = self.field(obj, numpy_api.ARRAY_DESCR, _PTR)
+        type_num = self.field(descr, numpy_api.DESCR_TYPE_NUM, _C_INT)
+        known: ir.Value = _I1(0)
+        for num in sorted(numpy_api.TYPE_NUMS[typ.dtype]):
+            known = b.or_(known, b.icmp_signed("==", type_num, _C_INT(num)))
+        self.require(known, fail)
+        byteorder = self.field(descr, numpy_api.DESCR_BYTEORDER, _I8)
+        self.require(b.icmp_unsigned("!=", byteorder, _I8(numpy_api.SWAPPED_BYTEORDER[0])), fail)
+        flags = self.field(obj, numpy_api.ARRAY_FLAGS, _C_INT)
+        aligned = b.and_(flags, _C_INT(numpy_api.ALIGNED))
+        self.require(b.icmp_unsigned("!=", aligned, _C_INT(0)), fail)
+        data = self.field(obj, numpy_api.ARRAY_DATA, _PTR)
+        dims = self.field(obj, numpy_api.ARRAY_DIMENSIONS, _PTR)
+        strides = self.field(obj, numpy_api.ARRAY_STRIDES, _PTR)
+        shape = [self.field(dims, 8 * k, _I64) for k in range(typ.ndim)]
+        steps = [self.field(strides, 8 * k, _I64) for k in range(typ.ndim)]
+        return [_PTR(None), data, *shape, *steps]
+
+    def box(self, out: ir.Value, typ: AbstractType, first: int) -> ir.Value:
+        """A new reference to the Python value of `typ` whose leaves are the out-slots from
+        `first` on (NULL on error; the arrays' memory is released then too)."""
         b = self.builder
         if isinstance(typ, NoneType):
             none = self.pointer_to(None)
             self.call("Py_IncRef", none)
             return none
         if isinstance(typ, Scalar) and typ.kind in _BOX:
-            slot = b.gep(out, [_I64(next(slots))], source_etype=_I64)
-            value = b.load(slot, typ=_F64 if typ.kind == "f64" else _I64)
+            value = b.load(self.out_slot(out, first), typ=_F64 if typ.kind == "f64" else _I64)
             return self.call(_BOX[typ.kind], value)
+        if isinstance(typ, ArrayType):
+            return self.box_array(out, typ, first)
         if not isinstance(typ, TupleType):
             raise _no_abi(typ)
         tup = self.call("PyTuple_New", _I64(len(typ.elements)))
-        before, fill, done = b.block, self.block("fill"), self.block("filled")
-        b.cbranch(b.icmp_unsigned("!=", tup, _PTR(None)), fill, done)
-        b.position_at_end(fill)
+        with b.if_then(b.icmp_unsigned("==", tup, _PTR(None)), likely=False):
+            self.release(out, typ, first)
+        return self.unless_null(tup, lambda: self.fill(tup, out, typ, first))
+
+    def fill(self, tup: ir.Value, out: ir.Value, typ: TupleType, first: int) -> ir.Value:
+        """Emit: box the elements of `typ` into the new tuple `tup`; `tup`, or NULL (and `tup`
+        dropped) if an element could not be boxed."""
+        b = self.builder
         failed: ir.Value = _I1(0)
         for i, element in enumerate(typ.elements):
-            item = self.box(out, element, slots)
+            item = self.box(out, element, first)
+            first += len(leaves(element))
             self.call("PyTuple_SetItem", tup, _I64(i), item)  # a NULL item is dropped below
             failed = b.or_(failed, b.icmp_unsigned("==", item, _PTR(None)))
         with b.if_then(failed, likely=False):
             self.call("Py_DecRef", tup)
-        filled = b.select(failed, _PTR(None), tup)
-        after = b.block
-        b.branch(done)
-        b.position_at_end(done)
+        return b.select(failed, _PTR(None), tup)
+
+    def release(self, out: ir.Value, typ: AbstractType, first: int) -> None:
+        """Emit: drop the memory references of the arrays of a `typ` at out-slots `first`...
+        (a result that will not be boxed)."""
+        b = self.builder
+        for slot in _array_slots(typ, first):
+            mem = b.load(self.out_slot(out, slot), typ=_PTR)
+            with b.if_then(b.icmp_unsigned("!=", mem, _PTR(None))):
+                self.decref_memory(mem)
+
+    def box_array(self, out: ir.Value, typ: ArrayType, first: int) -> ir.Value:
+        """A new ndarray from the array leaves at out-slots `first`...: over the native data,
+        which it then owns, when `mem` is not null; else (the data belongs to an argument or a
+        constant) a C-contiguous copy that NumPy owns."""
+        b = self.builder
+        mem = b.load(self.out_slot(out, first), typ=_PTR)
+        data = b.load(self.out_slot(out, first + 1), typ=_PTR)
+        shape, strides = self.out_slot(out, first + 2), self.out_slot(out, first + 2 + typ.ndim)
+        owned = b.icmp_unsigned("!=", mem, _PTR(None))
+        # A new reference (to a builtin descr: never NULL), which NewFromDescr steals.
+        descr = self.call_numpy("PyArray_DescrFromType", _C_INT(numpy_api.TYPE_NUM[typ.dtype]))
+        flags = b.select(owned, _C_INT(numpy_api.WRITEABLE), _C_INT(0))
+        array_type = self.pointer_to(np.ndarray)
+        view = self.call_numpy(
+            "PyArray_NewFromDescr", array_type, descr, _C_INT(typ.ndim), shape, strides, data, flags, _PTR(None)
+        )
+        with b.if_then(b.and_(owned, b.icmp_unsigned("==", view, _PTR(None))), likely=False):
+            self.decref_memory(mem)
+        with b.if_else(owned) as (then, otherwise):
+            with then:
+                adopted = self.unless_null(view, lambda: self.adopt(view, mem))
+                adopted_end = b.block
+            with otherwise:
+                copied = self.unless_null(view, lambda: self.copy(view))
+                copied_end = b.block
         result = b.phi(_PTR)
-        result.add_incoming(_PTR(None), before)
-        result.add_incoming(filled, after)
+        result.add_incoming(adopted, adopted_end)
+        result.add_incoming(copied, copied_end)
         return result
+
+    def adopt(self, view: ir.Value, mem: ir.Value) -> ir.Value:
+        """Emit: make the new ndarray `view` the owner of the reference to `mem` (its base: a
+        capsule that drops it); `view`, or NULL (`view` and the reference dropped)."""
+        b = self.builder
+        destructor = memory.declare(self.module, memory.CAPSULE_DESTRUCTOR)
+        capsule = self.call("PyCapsule_New", mem, _PTR(None), destructor)
+        with b.if_then(b.icmp_unsigned("==", capsule, _PTR(None)), likely=False):
+            self.decref_memory(mem)
+
+        def set_base() -> ir.Value:
+            # Steals the capsule, even when it fails.
+            status = self.call_numpy("PyArray_SetBaseObject", view, capsule)
+            return b.select(b.icmp_signed("==", status, _C_INT(0)), view, _PTR(None))
+
+        adopted = self.unless_null(capsule, set_base)
+        with b.if_then(b.icmp_unsigned("==", adopted, _PTR(None)), likely=False):
+            self.call("Py_DecRef", view)
+        return adopted
+
+    def copy(self, view: ir.Value) -> ir.Value:
+        """Emit: a C-contiguous copy of the new ndarray `view`, which is dropped (NULL on error)."""
+        copied = self.call_numpy("PyArray_NewCopy", view, _C_INT(numpy_api.NPY_CORDER))
+        self.call("Py_DecRef", view)
+        return copied
 
     # -- calls ------------------------------------------------------------------------
     def spec(self, spec: EntrySpec, bound: ir.Value, count: int, out: ir.Value) -> None:
@@ -432,7 +617,7 @@ class _EntryBuilder:
         status = b.call(native_fn, [*native_args, out])
         raised = self.block("raised")
         self.require(b.icmp_signed("==", status, _STATUS(0)), raised)
-        b.ret(self.box(out, spec.result_type, iter(range(len(leaves(spec.result_type))))))
+        b.ret(self.box(out, spec.result_type, 0))
         b.position_at_end(raised)
         if self.retry_status is not None:
             retry, other = self.block("retry"), self.block("other_status")
@@ -507,8 +692,11 @@ def make_entry(
     subclasses such as `np.float64` do not match) is f64; an `int` (exactly,
     so not a `bool`) in the int64 range is i64; `True`/`False` are bool;
     `None` is None; a `tuple` (exactly) of the right length matches a
-    `TupleType` whose elements match; `Identity(obj)` matches `obj` only. The
-    result is boxed as `float`, `int`, `bool`, `None` and `tuple`; a nonzero
+    `TupleType` whose elements match; an `np.ndarray` (exactly) of the rank
+    and dtype, in native byte order and aligned, matches an `ArrayType`;
+    `Identity(obj)` matches `obj` only. The result is boxed as `float`, `int`,
+    `bool`, `None`, `tuple` and `np.ndarray` (see the module docstring for
+    who owns an array's memory); a nonzero
     status raises `exc_class(message)` from the spec's `errors`. When the
     call cannot be bound or no spec matches, it returns
     `fallback(*args, **kwargs)` with the call's own arguments. With `retry`,

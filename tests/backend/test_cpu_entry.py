@@ -41,7 +41,7 @@ from tapeless.backend.cpu.entry import (
     make_entry,
 )
 from tapeless.errors import InternalError
-from tapeless.ir.types import BOOL, F64, I64, NONE, ArrayType, TupleType
+from tapeless.ir.types import BOOL, F64, I64, NONE, SliceType, TupleType
 
 I64_MIN, I64_MAX = -(2**63), 2**63 - 1
 
@@ -320,7 +320,7 @@ def test_builtin_as_class_call_does_not_bind_self():
 
 def test_unsupported_type_in_a_spec_is_an_internal_error():
     with pytest.raises(InternalError, match="no ABI"):
-        make_entry([EntrySpec((ArrayType("f64", 1),), F64, 0)], Fallback(), "bad")
+        make_entry([EntrySpec((SliceType(),), F64, 0)], Fallback(), "bad")
 
 
 # -- one argument rule, written twice ------------------------------------------------

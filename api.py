@@ -38,7 +38,7 @@ from tapeless.opt.infer import arg_type
 
 
 def has_array(args: tuple[Any, ...]) -> bool:
-    """Whether `args` hold a NumPy array (these run on the interpreter until native arrays land)."""
+    """Whether `args` hold a NumPy array."""
     return any(isinstance(a, np.ndarray) or (isinstance(a, tuple) and has_array(a)) for a in args)
 
 #: Backends available now, and those later issues will add.
@@ -94,7 +94,7 @@ class CompiledFunction:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if kwargs:
             args = self._bind_keywords(args, kwargs)
-        if self._native is not None and not has_array(args):
+        if self._native is not None and not self._native.interprets(args):
             return self._native.fallback(*args)
         entry = self._closure()
         values = tuple(_check_argument(self, i, a) for i, a in enumerate(args))
@@ -256,7 +256,7 @@ class GradFunction:
         return self._graph
 
     def __call__(self, *args: Any) -> Any:
-        if self._native is not None and not has_array(args):
+        if self._native is not None and not self._native.interprets(args):
             return self._native.fallback(*args)
         values = tuple(_check_argument(self, i, a) for i, a in enumerate(args))
         return self._entry(values)(*values)

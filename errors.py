@@ -103,6 +103,12 @@ class ArityError(TapelessTypeError):
     kind = "arity error"
 
 
+class TapelessShapeError(TapelessError, ValueError):
+    """Array shapes that do not fit together: a broadcast or a matrix product."""
+
+    kind = "shape error"
+
+
 class InternalError(TapelessError):
     """An invariant of the compiler itself broke (a bug in tapeless, not in user code)."""
 

@@ -27,9 +27,10 @@ from typing import Any
 from tapeless.ir.analysis import analyze
 from tapeless.ir.nodes import Apply, Constant, Graph, Node, replace
 from tapeless.ir.primitives import Primitive
-from tapeless.ir.prims.ad import EMPTY_ENV, Env, EnvKey, env_getitem
+from tapeless.ir.prims.ad import EMPTY_ENV, Env, EnvKey, env_getitem, gadd, zeros_like
 from tapeless.ir.prims.control import switch
 from tapeless.ir.prims.scalar import sub
+from tapeless.ir.prims.structure import getitem, make_tuple
 from tapeless.ir.types import ArrayType, Scalar, TupleType
 from tapeless.opt.dce import dce
 from tapeless.opt.infer import EnvType, Types, is_data, is_float, zeros_type
@@ -55,8 +56,13 @@ class Match:
 
     def is_sens(self, x: Node) -> bool:
         """Whether `x`'s value is surely a sensitivity: a float, a float array, an
-        environment, or a tuple of those."""
-        return is_sens_type(self.types[x])
+        environment, or a tuple of those (by its type, or because AD's primitives that
+        make sensitivities made it: their results are, whatever the types know)."""
+        return is_sens_type(self.types[x]) or prim_of(x) in SENSITIVITIES
+
+
+#: AD's primitives whose results are sensitivities of the type their rule says.
+SENSITIVITIES = frozenset({"sens_like", "unreduce", "matmul_dx", "matmul_dy", "dot_dx", "dot_dy"})
 
 
 def is_sens_type(t: Any) -> bool:
@@ -231,6 +237,30 @@ def _gadd(m: Match) -> Node | None:
     return None  # (else gadd of floats stays gadd, not add: a zero found later still folds away)
 
 
+def _gadd_tuples(m: Match) -> Node | None:
+    a, b = m.args
+    if prim_of(a) != "make_tuple" or prim_of(b) != "make_tuple":
+        return None
+    assert isinstance(a, Apply) and isinstance(b, Apply)
+    if len(a.args) != len(b.args):
+        return None  # gadd((a0..an), (b0..bn)) -> (gadd(a0, b0), ..)
+    return m.make(make_tuple, *(m.make(gadd, x, y) for x, y in zip(a.args, b.args, strict=True)))
+
+
+def _getitem_sens(m: Match) -> Node | None:
+    x, i, d = m.args
+    t = m.types[x]
+    index = const(i)
+    if not isinstance(t, TupleType) or type(index) is not int or not -len(t.elements) <= index < len(t.elements):
+        return None  # getitem_sens(x, i, d) -> (zeros_like(x[0]), .., d, ..)   (x a tuple)
+    n = len(t.elements)
+    parts = [
+        d if j == index % n else m.make(zeros_like, m.make(getitem, x, Constant(j, m.node.loc)))
+        for j in range(n)
+    ]
+    return m.make(make_tuple, *parts)
+
+
 def _sens_like(m: Match) -> Node | None:
     d, like = m.args
     if m.is_float(d) and isinstance(m.types[like], Scalar):
@@ -284,7 +314,8 @@ RULES: dict[str, list[Rule]] = {
     "unpack_check": [_unpack_check],
     "switch": [_switch_const],
     "env_getitem": [_env_getitem],
-    "gadd": [_gadd],
+    "gadd": [_gadd, _gadd_tuples],
+    "getitem_sens": [_getitem_sens],
     "sens_like": [_sens_like],
     "zeros_like": [_zeros_like],
     "jvalue": [_jvalue],

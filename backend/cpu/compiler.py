@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tapeless.backend.cpu import jit, runtime
+from tapeless.backend.cpu.arrays import holds_array
 from tapeless.backend.cpu.entry import (
     EntrySpec,
     Identity,
@@ -35,7 +36,13 @@ from tapeless.backend.cpu.entry import (
 )
 from tapeless.backend.cpu.lower import ModuleLowering
 from tapeless.backend.cpu.specialize import Specialization, missing_defaults
-from tapeless.errors import ArityError, InternalError, TapelessTypeError
+from tapeless.errors import (
+    ArityError,
+    InternalError,
+    TapelessError,
+    TapelessTypeError,
+    TypeInferenceError,
+)
 from tapeless.ir.nodes import Graph, Node
 from tapeless.ir.primitives import Primitive, get, primitive_for
 from tapeless.ir.types import AbstractType, NoneType, TupleType
@@ -217,25 +224,30 @@ class Dispatcher:
         self._slow = slow
         self._keywords = keywords
         self.natives: dict[tuple[AbstractType, ...], Native] = {}
+        self.refused: set[tuple[AbstractType, ...]] = set()
         self.entry: Callable[..., Any] = self.fallback
         self._entered = False
 
     def fallback(self, *args: Any, **kwargs: Any) -> Any:
         """A call the entry does not take: compile its signature, rebuild the entry, run it.
 
-        Keywords and NumPy arrays go to `slow` (the owner's own `__call__`,
-        which binds keywords, raising Python's errors, and runs arrays on the
-        interpreter).
+        Keywords go to `slow` (the owner's own `__call__`, which binds them,
+        raising Python's errors); so do the array signatures native code
+        refuses (`interprets`), which run on the interpreter.
         """
-        from tapeless.api import has_array
-
-        if kwargs or has_array(args):
+        if kwargs or self.interprets(args):
             return self._slow(*args, **kwargs)
         graph = self._graph()
         args = complete_arguments(graph, self.name, args)
         signature = signature_of(self.name, args)
         if signature not in self.natives:
-            self.natives[signature] = compile_graph(graph, signature)
+            try:
+                self.natives[signature] = compile_graph(graph, signature)
+            except TypeInferenceError:
+                if not any(map(holds_array, signature)):
+                    raise
+                self.refused.add(signature)
+                return self._slow(*args)
             self._rebuild(graph)
         elif self._entered:
             raise InternalError(f"{self.name}: the native entry refuses its own signature {signature}")
@@ -244,6 +256,21 @@ class Dispatcher:
             return self.entry(*args)
         finally:
             self._entered = False
+
+    def interprets(self, args: tuple[Any, ...]) -> bool:
+        """Whether a call with `args` runs on the interpreter: arrays that cannot cross into
+        native code (a float32 array), or a signature with arrays whose program native
+        code refuses (`refused`: an operation on arrays it has no lowering for)."""
+        from tapeless.api import has_array
+
+        if not has_array(args):
+            return False
+        try:
+            graph = self._graph()
+            signature = signature_of(self.name, complete_arguments(graph, self.name, args))
+        except TapelessError:
+            return True
+        return signature in self.refused
 
     def _rebuild(self, graph: Graph) -> None:
         names = tuple(p.name for p in graph.parameters) if self._keywords else None

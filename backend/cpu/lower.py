@@ -36,14 +36,23 @@ guard on entry.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import llvmlite.binding as llvm
 import networkx as nx
 from llvmlite import ir
 
-from tapeless.backend.cpu import jit, runtime
-from tapeless.backend.cpu.primtypes import constant_index, primitive_type
+from tapeless.backend.cpu import jit, memory, runtime
+from tapeless.backend.cpu.arrayprims import ArrayPrimitives
+from tapeless.backend.cpu.arrays import ArrayOps, Expr, Sink, holds_array
+from tapeless.backend.cpu.fusion import Plan
+from tapeless.backend.cpu.primtypes import (
+    ARRAY_PRIMITIVES,
+    constant_index,
+    has_array,
+    primitive_type,
+)
 from tapeless.backend.cpu.scalars import F64, I32, I64, LTYPES
 from tapeless.backend.cpu.specialize import (
     Closure,
@@ -63,9 +72,10 @@ from tapeless.backend.cpu.values import (
 from tapeless.errors import InternalError, TypeInferenceError
 from tapeless.ir.nodes import Apply, Constant, Graph, Node
 from tapeless.ir.primitives import Primitive
-from tapeless.ir.types import AbstractType, NoneType, Scalar, TupleType
+from tapeless.ir.types import AbstractType, ArrayType, NoneType, Scalar, TupleType
 
 CHUNK = 1 << 20
+_LEAF_TYPES: dict[str, ir.Type] = {**LTYPES, "ptr": PTR}
 
 
 def contains_function(t: AbstractType) -> bool:
@@ -75,12 +85,30 @@ def contains_function(t: AbstractType) -> bool:
 
 
 def leaves(t: AbstractType) -> list[tuple[tuple[int, ...], str]]:
-    """The scalar leaves of a data type: (path of struct indices, kind), in order."""
+    """The leaves of a data type: (path of struct indices, kind), in order. An array
+    (`values.ltype`: `{ptr mem, ptr data, [n x i64] shape, [n x i64] strides}`) has
+    the leaves `mem` and `data` (kind "ptr"), then its shape and its strides ("i64")."""
     if isinstance(t, Scalar):
         return [((), t.kind)]
     if isinstance(t, TupleType):
         return [((i, *path), kind) for i, e in enumerate(t.elements) for path, kind in leaves(e)]
+    if isinstance(t, ArrayType):
+        dims = [((2, k), "i64") for k in range(t.ndim)] + [((3, k), "i64") for k in range(t.ndim)]
+        return [((0,), "ptr"), ((1,), "ptr"), *dims]
     return []
+
+
+def is_array_op(p: Primitive, args: list[AbstractType], out: AbstractType) -> bool:
+    """Whether `p` applied to `args` is lowered by `arrayprims` (it takes or makes arrays)."""
+    if p.name in ("getitem", "getitem_sens"):
+        return bool(args) and isinstance(args[0], ArrayType)
+    if p.name in ("shape", "ndim", "size"):
+        return True
+    if p.name in ("make_tuple", "switch", "unpack_check", "jvalue", "check_wrt", "stop_gradient"):
+        return False
+    if p.name in ("gadd", "zeros_like", "sens_like"):
+        return isinstance(out, ArrayType) or any(isinstance(a, ArrayType) for a in args)
+    return p.name in ARRAY_PRIMITIVES and (isinstance(out, ArrayType) or any(map(has_array, args)))
 
 
 @dataclass
@@ -92,6 +120,84 @@ class _Block:
     params: list[ir.AllocaInstr]
     env: ir.AllocaInstr
     values: dict[Node, ir.Value] = field(default_factory=dict)
+    plan: Plan | None = None
+
+
+class _Frame:
+    """The references to arrays a block owns, and where each is dropped.
+
+    Convention: a callee owns its arguments, every application's result is a
+    new reference, free variables and constants are borrowed (their
+    environment or the program keeps them). A value is dropped right after
+    the last node that reads it (a fused node reads at its loop's node), one
+    no node reads right after it is made; what the block's tail reads is
+    released by `release`, after the tail's arguments took their own
+    references. So a loop carrying an array frees the previous iteration's
+    before it jumps, and intermediates live only as long as they are read.
+    """
+
+    END = 1 << 30
+
+    def __init__(self, f: FunctionLowering, blk: _Block, body: list[Apply], tail: list[Node]) -> None:
+        self.f = f
+        self.blk = blk
+        plan = blk.plan
+        assert plan is not None
+        position = {node: i for i, node in enumerate(body)}
+        self.last: dict[Node, int] = {}
+
+        def at(node: Apply) -> int:
+            while node in plan.fused:
+                (use,) = node.uses
+                user = use[0]
+                assert isinstance(user, Apply)
+                node = user
+            return position.get(node, self.END)  # (a loop of the tail's node)
+
+        for node in body:
+            for x in self.reads(node):
+                self.last[x] = max(self.last.get(x, -1), at(node))
+        for end in tail:
+            for x in [end, *self.reads(end)] if isinstance(end, Apply) else [end, *self.captured(end)]:
+                self.last[x] = self.END
+        self.owned: list[Node] = []
+        self.drops: dict[int, list[Node]] = {}
+
+    def reads(self, node: Apply) -> list[Node]:
+        out: list[Node] = []
+        for x in node.inputs:
+            out.append(x)
+            out.extend(self.captured(x))
+        return out
+
+    def captured(self, x: Node) -> list[Node]:
+        if isinstance(x, Constant) and isinstance(x.value, Graph):
+            return list(self.f.spec.free_variables(x.value))
+        return []
+
+    def own(self, node: Node, made_at: int) -> None:
+        """`node`'s value is a reference this block owns (dropped now if nothing reads it)."""
+        if not holds_array(self.f.type(self.blk, node)):
+            return
+        last = self.last.get(node, made_at)
+        if last == self.END:
+            self.owned.append(node)
+        elif last <= made_at:
+            self.drop(node)
+        else:
+            self.drops.setdefault(last, []).append(node)
+
+    def after(self, i: int) -> None:
+        for node in self.drops.pop(i, []):
+            self.drop(node)
+
+    def drop(self, node: Node) -> None:
+        self.f.arrays.decref(self.f.value(self.blk, node), self.f.type(self.blk, node))
+
+    def release(self) -> None:
+        """Drop what the tail read (emitted on each path out of the block)."""
+        for node in self.owned:
+            self.drop(node)
 
 
 class ModuleLowering:
@@ -115,6 +221,7 @@ class ModuleLowering:
                 construct="native compilation",
                 hint='return numbers or tuples, or run it with backend="interp"',
             )
+        memory.ensure_runtime()
         self._runtime()
         self._entry()
         while self.pending:
@@ -264,36 +371,68 @@ class ModuleLowering:
         b.ret(b.call(self.arena_grow, [size]))
 
     def _arena_release(self) -> None:
-        """`void release(i64 chunks, i64 ptr, i64 end)`: free the chunks added since the mark."""
+        """`void release(i64 chunks, i64 ptr, i64 end, i64 keep)`: drop the arrays kept since
+        the mark, then free the chunks added since it."""
         fn = self.arena_release = ir.Function(
-            self.module, ir.FunctionType(ir.VoidType(), [I64, I64, I64]), "arena_release"
+            self.module, ir.FunctionType(ir.VoidType(), [I64, I64, I64, I64]), "arena_release"
         )
         fn.linkage = "internal"
-        saved_chunks, saved_ptr, saved_end = fn.args
+        saved_chunks, saved_ptr, saved_end, saved_keep = fn.args
         b = ir.IRBuilder(fn.append_basic_block("entry"))
+        kept = self.state_slot(b, runtime.ARENA_KEEP)
+        self._walk(b, fn, kept, saved_keep, "drop", lambda item: _decref(self, b, b.load(
+            b.gep(item, [ir.Constant(I64, 8)], source_etype=ir.IntType(8)), typ=PTR)))
         chunks = self.state_slot(b, runtime.ARENA_CHUNKS)
-        head = fn.append_basic_block("head")
-        body = fn.append_basic_block("body")
-        done = fn.append_basic_block("done")
-        b.branch(head)
-        b.position_at_end(head)
-        current = b.load(chunks, typ=I64)
-        b.cbranch(b.icmp_unsigned("==", current, saved_chunks), done, body)
-        b.position_at_end(body)
-        chunk = b.inttoptr(current, PTR)
-        b.store(b.load(chunk, typ=I64), chunks)
-        b.call(self.free, [chunk])
-        b.branch(head)
-        b.position_at_end(done)
+        self._walk(b, fn, chunks, saved_chunks, "free", lambda item: b.call(self.free, [item]))
         b.store(saved_ptr, self.state_slot(b, runtime.ARENA_PTR))
         b.store(saved_end, self.state_slot(b, runtime.ARENA_END))
         b.ret_void()
+
+    def _walk(self, b: ir.IRBuilder, fn: ir.Function, head_slot: ir.Value, stop: ir.Value, name: str, each: Callable[[ir.Value], object]) -> None:
+        """Pop the list at `head_slot` (its first word links the next) down to `stop`,
+        calling `each` on every item after unlinking it."""
+        head = fn.append_basic_block(f"{name}_head")
+        body = fn.append_basic_block(f"{name}_body")
+        done = fn.append_basic_block(f"{name}_done")
+        b.branch(head)
+        b.position_at_end(head)
+        current = b.load(head_slot, typ=I64)
+        b.cbranch(b.icmp_unsigned("==", current, stop), done, body)
+        b.position_at_end(body)
+        item = b.inttoptr(current, PTR)
+        b.store(b.load(item, typ=I64), head_slot)
+        each(item)
+        b.branch(head)
+        b.position_at_end(done)
+
+    def arena_keep(self) -> ir.Function:
+        """`void keep(ptr mem)`: the arena holds one reference to `mem` (null: nothing)
+        until the outermost call returns. Out of memory here is fatal to that reference
+        only: it is dropped at once (the closure still holds the array until then)."""
+        fn = self.module.globals.get("arena_keep")
+        if isinstance(fn, ir.Function):
+            return fn
+        fn = ir.Function(self.module, ir.FunctionType(ir.VoidType(), [PTR]), "arena_keep")
+        fn.linkage = "internal"
+        b = ir.IRBuilder(fn.append_basic_block("entry"))
+        (mem,) = fn.args
+        with b.if_then(is_null(b, mem)):
+            b.ret_void()
+        item = b.call(self.arena_alloc, [ir.Constant(I64, 16)])
+        with b.if_then(is_null(b, item), likely=False):
+            b.ret_void()
+        kept = self.state_slot(b, runtime.ARENA_KEEP)
+        b.store(b.load(kept, typ=I64), item)
+        b.store(mem, b.gep(item, [ir.Constant(I64, 8)], source_etype=ir.IntType(8)))
+        b.store(b.ptrtoint(item, I64), kept)
+        b.ret_void()
+        return fn
 
     # -- the entry --------------------------------------------------------------------
     def _entry(self) -> None:
         root = self.spec.root
         arg_leaves = [leaves(t) for t in root.args]
-        params: list[ir.Type] = [LTYPES[k] for ls in arg_leaves for _, k in ls]
+        params: list[ir.Type] = [_LEAF_TYPES[k] for ls in arg_leaves for _, k in ls]
         fn = ir.Function(self.module, ir.FunctionType(I32, [*params, PTR]), self.entry_name)
         b = ir.IRBuilder(fn.append_basic_block("entry"))
         sp = b.ptrtoint(b.call(self.frameaddress, [ir.Constant(I32, 0)]), I64)
@@ -301,7 +440,7 @@ class ModuleLowering:
         b.store(b.sub(sp, budget), self.state_slot(b, runtime.STACK_LIMIT))
         marks = [
             b.load(self.state_slot(b, s), typ=I64)
-            for s in (runtime.ARENA_CHUNKS, runtime.ARENA_PTR, runtime.ARENA_END)
+            for s in (runtime.ARENA_CHUNKS, runtime.ARENA_PTR, runtime.ARENA_END, runtime.ARENA_KEEP)
         ]
         it = iter(fn.args[:-1])
         args = []
@@ -324,6 +463,8 @@ class ModuleLowering:
             leaf = b.extract_value(result, list(path)) if path else result
             if kind == "bool":
                 leaf = b.zext(leaf, I64)
+            elif kind == "ptr":
+                leaf = b.ptrtoint(leaf, I64)
             slot = b.gep(slots, [ir.Constant(I64, i)], source_etype=I64)
             b.store(leaf, slot)
         b.branch(done)
@@ -340,6 +481,9 @@ class FunctionLowering(ValueOps):
         self.entry = entry
         self.blocks: dict[Instance, _Block] = {}
         self.todo: list[_Block] = []
+        self.array_prims = ArrayPrimitives(self)
+        self.arrays: ArrayOps = self.array_prims.a
+        self.frame: _Frame | None = None
 
     def lower(self) -> None:
         b = self.b
@@ -369,20 +513,33 @@ class FunctionLowering(ValueOps):
         b = self.b
         b.position_at_end(blk.start)
         inst = blk.inst
+        blk.plan = Plan(self.spec, inst)
         for p, slot, t in zip(inst.graph.parameters, blk.params, inst.args, strict=True):
             blk.values[p] = b.load(slot, typ=ltype(t))
         output = inst.graph.output
         last = self.call_into_closure(blk)
-        for node in self.spec.schedule(inst.graph):
-            if node is output or node is last:
-                break
+        schedule = blk.plan.schedule
+        stop = next((i for i, n in enumerate(schedule) if n is output or n is last), len(schedule))
+        body = schedule[:stop]
+        frame = self.frame = _Frame(self, blk, body, [last if last is not None else output])
+        for p in inst.graph.parameters:
+            frame.own(p, -1)
+        for i, node in enumerate(body):
+            if node in blk.plan.fused:
+                continue
             blk.values[node] = self.apply(blk, node)
+            frame.own(node, i)
+            frame.after(i)
         if last is not None:
             self.tail_into_closure(blk, last)
         elif isinstance(output, Apply) and output.graph is inst.graph:
             self.tail(blk, output)
         else:
-            self.ret(self.value(blk, output), self.type(blk, output))
+            t = self.type(blk, output)
+            value = self.value(blk, output)
+            self.arrays.incref(value, t)
+            frame.release()
+            self.ret(value, t)
 
     def ret(self, value: ir.Value, t: AbstractType) -> None:
         self.store_result(value, t)
@@ -436,6 +593,7 @@ class FunctionLowering(ValueOps):
             callee = self.callee(blk, call, k)
             assert isinstance(callee, Instance)
             args = self.arguments(blk, call, callee)
+            self.release()
             status = self.b.call(self.m.function(callee), [self.env_of(blk, call, k), *args, slot], tail=True)
             self.b.ret(status)
 
@@ -500,7 +658,9 @@ class FunctionLowering(ValueOps):
             slot = self.b.gep(env, [ir.Constant(I32, 0), ir.Constant(I32, i)], source_etype=env_type)
             have, want = self.type(blk, x), self.spec.type_of(c.context, x)
             assert want is not None
-            self.b.store(self.coerce(self.value(blk, x), have, want), slot)
+            captured = self.value(blk, x)
+            self.keep(captured, have)
+            self.b.store(self.coerce(captured, have, want), slot)
         return self.b.insert_value(value, env, 0), env, left
 
     # -- applications -----------------------------------------------------------------
@@ -553,14 +713,24 @@ class FunctionLowering(ValueOps):
             return self.b.extract_value(self.value(blk, node.inputs[0]), index)
         return ir.Constant(PTR, None)
 
-    def call_member(self, blk: _Block, node: Apply, k: int, t: AbstractType) -> ir.Value:
-        """Member k of the called value applied to the arguments, as a value of type `t`."""
+    def call_member(
+        self, blk: _Block, node: Apply, k: int, t: AbstractType, before: Callable[[], None] | None = None
+    ) -> ir.Value:
+        """Member k of the called value applied to the arguments, as a value of type `t`
+        (`before`: emitted after the arguments are taken, before an instance's call)."""
         callee = self.callee(blk, node, k)
         arg_types = [self.type(blk, x) for x in node.inputs[1:]]
-        args = self.arguments(blk, node, callee)
         if isinstance(callee, Primitive):
             out = primitive_type(callee, node, arg_types, self.spec.layout)
-            return self.coerce(self.primitive(blk, node, callee, args, arg_types, out), out, t)
+            if is_array_op(callee, arg_types, out):  # (reads its operands itself: some are fused)
+                value = self.array_primitive(blk, node, callee, out)
+            else:
+                args = self.arguments(blk, node, callee)
+                value = self.primitive(blk, node, callee, args, arg_types, out)
+            return self.coerce(value, out, t)
+        args = self.arguments(blk, node, callee)
+        if before is not None:
+            before()
         assert callee.output is not None
         out_type = ltype(callee.output)
         out = self.alloca(out_type)
@@ -572,6 +742,8 @@ class FunctionLowering(ValueOps):
         """The values `node` passes to `callee`, with the defaults of parameters it leaves out."""
         args = [self.value(blk, x) for x in node.inputs[1:]]
         if isinstance(callee, Instance):
+            for x, v in zip(node.inputs[1:], args, strict=True):
+                self.arrays.incref(v, self.type(blk, x))
             given = len(args)
             for t, v in zip(callee.args[given:], missing_defaults(callee.graph, given), strict=True):
                 args.append(constant_value(t, v))
@@ -590,14 +762,47 @@ class FunctionLowering(ValueOps):
                 self.b.store(self.env_of(blk, node, k), target.env)
                 for value, slot in zip(self.arguments(blk, node, callee), target.params, strict=True):
                     self.b.store(value, slot)
+                self.release()
                 self.b.branch(target.start)
+            elif isinstance(callee, Instance):
+                self.ret(self.call_member(blk, node, k, t, before=self.release), t)
             else:
-                self.ret(self.call_member(blk, node, k, t), t)
+                value = self.call_member(blk, node, k, t)
+                self.release()
+                self.ret(value, t)
 
         if len(fn_type.members) == 1:
             each(0)
         else:
             self.dispatch(blk, node, each)
+
+    def array_add(self, x: ir.Value, y: ir.Value, t: ArrayType) -> ir.Value:
+        a = self.arrays
+        e = Expr("add", t.dtype, [a.leaf_of(a.view(x, t)), a.leaf_of(a.view(y, t))])
+        shape = a.shape_of(e)
+        out = a.new(t.dtype, shape)
+        a.loop(e, shape, Sink("store", out=out))
+        return a.pack(out)
+
+    def release(self) -> None:
+        assert self.frame is not None
+        self.frame.release()
+
+    def keep(self, value: ir.Value, t: AbstractType) -> None:
+        """A closure captures `value`: its arrays live until the outermost call returns
+        (one more reference each, which the arena's release drops)."""
+        if not holds_array(t):
+            return
+        self.arrays.incref(value, t)
+        for mem in self.arrays.mems(value, t):
+            self.b.call(self.m.arena_keep(), [mem])
+
+    def array_primitive(self, blk: _Block, node: Apply, p: Primitive, out: AbstractType) -> ir.Value:
+        if p.name == "getitem":
+            return self.array_prims.getitem(blk, node, out)
+        if p.name == "getitem_sens":
+            return self.array_prims.getitem_sens(blk, node, out)
+        return self.array_prims.lower(blk, node, p, out)
 
     # -- structure and primitives -----------------------------------------------------
     def primitive(
@@ -614,14 +819,20 @@ class FunctionLowering(ValueOps):
         if name == "make_tuple":
             value: ir.Value = ir.Constant(ltype(out), None)
             for i, a in enumerate(args):
+                self.arrays.incref(a, types[i])
                 value = b.insert_value(value, a, i)
             return value
         if name == "getitem":
-            return self.getitem(node, args, types)
+            value = self.getitem(node, args, types)
+            self.arrays.incref(value, out)
+            return value
         if name == "switch":
             c, x, y = args
-            return b.select(c, self.coerce(x, types[1], out), self.coerce(y, types[2], out))
+            value = b.select(c, self.coerce(x, types[1], out), self.coerce(y, types[2], out))
+            self.arrays.incref(value, out)
+            return value
         if name in ("unpack_check", "jvalue", "check_wrt", "stop_gradient", "sens_like"):
+            self.arrays.incref(args[0], out)
             return args[0]
         if name == "len":
             t = types[0]
@@ -681,6 +892,17 @@ class _EnvGadd(ValueOps):
         b.store(self.box(total, layout), out)
         b.ret(ir.Constant(I32, 0))
         self.finish()
+
+
+def _decref(m: ModuleLowering, b: ir.IRBuilder, mem: ir.Value) -> None:
+    """Drop one reference to array block `mem` (freed at zero) in a runtime function."""
+    count = b.sub(b.load(mem, typ=I64), ir.Constant(I64, 1))
+    b.store(count, mem)
+    with b.if_then(b.icmp_signed("==", count, ir.Constant(I64, 0))):
+        fn = m.module.globals.get("tl_array_free")
+        if fn is None:
+            fn = ir.Function(m.module, ir.FunctionType(ir.VoidType(), [PTR]), "tl_array_free")
+        b.call(fn, [mem])
 
 
 def _clean(name: str) -> str:

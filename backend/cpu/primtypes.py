@@ -27,8 +27,8 @@ from tapeless.backend.cpu.specialize import (
 )
 from tapeless.errors import TapelessError, TapelessTypeError, TypeInferenceError
 from tapeless.ir.nodes import Apply, Constant
-from tapeless.ir.primitives import Primitive
-from tapeless.ir.types import AbstractType, NoneType, Scalar, TupleType
+from tapeless.ir.primitives import PRIMITIVES, Primitive
+from tapeless.ir.types import AbstractType, ArrayType, NoneType, Scalar, TupleType
 
 Rule = Callable[[Apply, list[AbstractType]], AbstractType]
 
@@ -46,10 +46,40 @@ SCALAR_PRIMITIVES = frozenset(
 )  # fmt: skip
 
 
+#: Primitives with a native lowering for arrays (`arrays.py`), typed by their own rules:
+#: elementwise ones (which take scalars too), reductions, linear algebra and shapes.
+ELEMENTWISE = frozenset(
+    {
+        "add", "sub", "mul", "truediv", "neg", "pos", "pow", "integer_pow",
+        "eq", "ne", "lt", "le", "gt", "ge",
+        "np_exp", "np_expm1", "np_log", "np_log1p", "np_sqrt", "np_sin", "np_cos", "np_tan",
+        "np_arcsin", "np_arccos", "np_arctan", "np_sinh", "np_cosh", "np_tanh", "np_arctan2",
+        "np_abs", "np_negative", "np_square", "np_maximum", "np_minimum", "np_power", "np_where",
+        "np_sign", "sign_of", "safe_log", "positive_part",
+    }
+)  # fmt: skip
+ARRAY_PRIMITIVES = ELEMENTWISE | frozenset(
+    {
+        "np_sum", "np_mean", "np_max", "np_min", "unreduce",
+        "matmul", "np_dot", "matmul_dx", "matmul_dy", "dot_dx", "dot_dy", "np_outer",
+        "transpose", "inverse_axes", "reshape", "shape", "ndim", "size",
+        "np_zeros", "np_ones", "np_full", "np_zeros_like", "np_ones_like",
+    }
+)  # fmt: skip
+
+
+def has_array(t: AbstractType) -> bool:
+    if isinstance(t, TupleType):
+        return any(has_array(e) for e in t.elements)
+    return isinstance(t, ArrayType)
+
+
 def primitive_type(
     p: Primitive, node: Apply, args: list[AbstractType], layout: EnvLayout
 ) -> AbstractType:
     """The type of `p(*args)` at `node`; `layout` is the program's boxed environments'."""
+    if p.name in ARRAY_PRIMITIVES and (p.name not in SCALAR_PRIMITIVES or any(map(has_array, args))):
+        return _array_primitive(p, node, args)
     if p.name == "env_setitem":
         return _env_setitem(node, args, layout)
     if p.name == "env_getitem":
@@ -77,6 +107,43 @@ def primitive_type(
     return out.without_value()
 
 
+def _array_primitive(p: Primitive, node: Apply, args: list[AbstractType]) -> AbstractType:
+    """An array primitive's own type rule, with constant values dropped (the shape
+    operations take their int arguments as values: `reshape(x, (n, 2))`)."""
+    given = [_valued(x, t) for x, t in zip(node.inputs[1:], args, strict=False)]
+    try:
+        out = p.infer(*given, *args[len(given):])
+    except TapelessError as e:
+        raise TypeInferenceError(e.message, node.loc, construct=e.construct, hint=e.hint) from None
+    return without_values(out)
+
+
+def _valued(x: object, t: AbstractType) -> AbstractType:
+    """`t` with the value of constant `x` where it is an int, None or a tuple of ints
+    (axes and shapes, which array type rules read)."""
+    if not isinstance(x, Constant):
+        return t
+    return _value_type(x.value, t)
+
+
+def _value_type(v: object, t: AbstractType) -> AbstractType:
+    if isinstance(v, int) and not isinstance(v, bool):
+        return Scalar("i64", v)
+    if isinstance(v, tuple) and isinstance(t, TupleType):
+        return TupleType(tuple(_value_type(e, te) for e, te in zip(v, t.elements, strict=True)))
+    return t
+
+
+def without_values(t: AbstractType) -> AbstractType:
+    if isinstance(t, Scalar):
+        return t.without_value()
+    if isinstance(t, TupleType):
+        return TupleType(tuple(without_values(e) for e in t.elements))
+    if isinstance(t, ArrayType | NoneType):
+        return t
+    raise TypeInferenceError(f"an array operation giving {describe(t)}")
+
+
 def _unsupported(node: Apply, message: str) -> TypeInferenceError:
     return TypeInferenceError(
         message,
@@ -101,6 +168,8 @@ def constant_index(node: Apply, position: int = 2) -> int:
 
 def _getitem(node: Apply, args: list[AbstractType]) -> AbstractType:
     t = args[0]
+    if isinstance(t, ArrayType):
+        return _array_index(node, args)
     if not isinstance(t, TupleType):
         raise _unsupported(node, f"indexing {describe(t)}")
     index = node.inputs[2]
@@ -120,6 +189,15 @@ def _getitem(node: Apply, args: list[AbstractType]) -> AbstractType:
             f"tuple index {i} out of range for a tuple of {n}", node.loc, construct="getitem"
         )
     return t.elements[i]
+
+
+def _array_index(node: Apply, args: list[AbstractType]) -> AbstractType:
+    """`x[i]`, `x[i, j]`: ints select along the leading axes (a view, or an element)."""
+    index = args[1]
+    parts = index.elements if isinstance(index, TupleType) else (index,)
+    if not all(part in (I64, BOOL) for part in parts):
+        raise _unsupported(node, "indexing an array by anything but ints (slices are not native yet)")
+    return _array_primitive(PRIMITIVES["getitem"], node, args)
 
 
 def _len(node: Apply, args: list[AbstractType]) -> AbstractType:
@@ -152,6 +230,8 @@ def sens_type(t: AbstractType) -> AbstractType:
     """The type of a sensitivity of a value of type `t` (`zeros_like`)."""
     if isinstance(t, Scalar | NoneType | KeyType):
         return F64
+    if isinstance(t, ArrayType):
+        return ArrayType("f64", t.ndim)
     if isinstance(t, TupleType):
         return TupleType(tuple(sens_type(e) for e in t.elements))
     if isinstance(t, FnSet | EnvRecord):
@@ -165,7 +245,7 @@ def _zeros_like(node: Apply, args: list[AbstractType]) -> AbstractType:
 
 def _gadd(node: Apply, args: list[AbstractType]) -> AbstractType:
     a, b = args
-    if a == b and a in (F64, BOXED):
+    if a == b and (a in (F64, BOXED) or isinstance(a, ArrayType)):
         return a
     if isinstance(a, TupleType) and isinstance(b, TupleType) and len(a.elements) == len(b.elements):
         return TupleType(tuple(_gadd(node, [x, y]) for x, y in zip(a.elements, b.elements, strict=True)))
@@ -182,6 +262,8 @@ def _sens_like(node: Apply, args: list[AbstractType]) -> AbstractType:
     d, like = args
     if d == F64 and isinstance(like, Scalar):
         return F64
+    if isinstance(d, ArrayType | Scalar) and isinstance(like, ArrayType | Scalar):
+        return sens_type(like)
     raise _unsupported(node, f"sens_like of {describe(d)} like {describe(like)}")
 
 
@@ -192,7 +274,7 @@ def _identity(node: Apply, args: list[AbstractType]) -> AbstractType:
 def _data(t: AbstractType) -> bool:
     if isinstance(t, TupleType):
         return all(_data(e) for e in t.elements)
-    return isinstance(t, Scalar | NoneType)
+    return isinstance(t, Scalar | NoneType | ArrayType)
 
 
 def _jvalue(node: Apply, args: list[AbstractType]) -> AbstractType:
@@ -204,7 +286,7 @@ def _jvalue(node: Apply, args: list[AbstractType]) -> AbstractType:
 def _floats(t: AbstractType) -> bool:
     if isinstance(t, TupleType):
         return all(_floats(e) for e in t.elements)
-    return t == F64
+    return t == F64 or (isinstance(t, ArrayType) and t.dtype == "f64")
 
 
 def _check_wrt(node: Apply, args: list[AbstractType]) -> AbstractType:
@@ -232,6 +314,9 @@ def _grad_seed(node: Apply, args: list[AbstractType]) -> AbstractType:
 
 def _getitem_sens(node: Apply, args: list[AbstractType]) -> AbstractType:
     x = args[0]
+    if isinstance(x, ArrayType):
+        _array_index(node, args[:2])
+        return sens_type(x)
     if not isinstance(x, TupleType):
         raise _unsupported(node, f"the sensitivity of indexing {describe(x)}")
     i = constant_index(node) % len(x.elements)
@@ -278,4 +363,4 @@ _SPECIAL: dict[str, Rule] = {
     "getitem_sens": _getitem_sens,
 }
 
-__all__ = ["SCALAR_PRIMITIVES", "constant_index", "primitive_type", "sens_type"]
+__all__ = ["ARRAY_PRIMITIVES", "ELEMENTWISE", "SCALAR_PRIMITIVES", "constant_index", "has_array", "primitive_type", "sens_type"]

@@ -6,7 +6,8 @@
   gives each (class, message) pair one code for the whole process.
 - **Arena.** Closure environments that outlive their frame (a loop's
   backpropagators) are bump-allocated in chunks from `malloc`; the outermost
-  compiled call frees every chunk it added when it returns. The arena's
+  compiled call frees every chunk it added when it returns, and drops the
+  arrays the environments captured (a list of their blocks, `ARENA_KEEP`). The arena's
   state lives in `STATE`, a block of memory whose address compiled code
   embeds as a constant.
 - **Stack guard.** Functions that recurse other than by tail calls compare
@@ -24,8 +25,11 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from tapeless.errors import Location, TapelessShapeError
+from tapeless.ir.nodes import Apply
+
 #: Slots of `STATE` (int64 each).
-STACK_LIMIT, ARENA_PTR, ARENA_END, ARENA_CHUNKS, STACK_BUDGET = range(5)
+STACK_LIMIT, ARENA_PTR, ARENA_END, ARENA_CHUNKS, STACK_BUDGET, ARENA_KEEP = range(6)
 STATE = (ctypes.c_int64 * 8)()
 STATE_ADDRESS = ctypes.addressof(STATE)
 
@@ -65,6 +69,52 @@ def python_error(fn: Callable[..., Any], *args: Any) -> tuple[type[BaseException
     except Exception as e:  # the very exception to mirror
         return type(e), str(e)
     raise AssertionError(f"{fn!r}{args!r} did not raise")
+
+
+#: Room for the two shapes of a shape error: [rank, dims...] each, written by native code
+#: just before it returns the error's status.
+MAX_DIMS = 32
+SHAPES = (ctypes.c_int64 * (2 * (MAX_DIMS + 1)))()
+SHAPES_ADDRESS = ctypes.addressof(SHAPES)
+_SITES: dict[str, tuple[Location | None, str, str]] = {}
+
+
+def _shape(base: int) -> tuple[int, ...]:
+    return tuple(SHAPES[base + 1 + k] for k in range(SHAPES[base]))
+
+
+class NativeShapeError(TapelessShapeError):
+    """The shape error of a native site: made by the entry from the site's key (the
+    status's message) and the two shapes native code left in `SHAPES`."""
+
+    def __init__(self, key: str) -> None:
+        loc, what, text = _SITES[key]
+        a, b = _shape(0), _shape(MAX_DIMS + 1)
+        if what == "matmul":
+            message = f"operands of {text} have shapes {a} and {b}, whose inner dimensions differ"
+            hint = "x @ y needs x.shape[-1] == y.shape[-2] (or y.shape[0] for a vector y)"
+        else:
+            message = f"operands of {text} have shapes {a} and {b}, which do not broadcast"
+            hint = "each axis, aligned from the right, must be equal or 1 in one of them"
+        super().__init__(message, loc, construct=what, hint=hint)
+
+
+def shape_error_code(node: Apply | None, what: str) -> int:
+    """The status code of a shape error (`what`: "broadcast" or "matmul") at `node`."""
+    loc = node.loc if node is not None else None
+    text = _source_text(loc) if loc is not None else ""
+    text = f"`{text}`" if text else "an array operation"
+    key = f"{what}|{loc}|{text}"
+    with _LOCK:
+        _SITES[key] = (loc, what, text)
+    return error_code(NativeShapeError, key)
+
+
+def _source_text(loc: Location) -> str:
+    line = loc.source_line()
+    if not line or loc.end_line != loc.line or loc.end_col is None:
+        return ""
+    return line[loc.col : loc.end_col]
 
 
 _DEEP_THREAD = "tapeless-deep-stack"
@@ -128,6 +178,21 @@ def run_deep(call: Callable[[], Any]) -> Any:
 
 
 __all__ = [
-    "ARENA_CHUNKS", "ARENA_END", "ARENA_PTR", "DEEP", "ERRORS", "STACK_BUDGET", "STACK_LIMIT",
-    "STATE", "STATE_ADDRESS", "error_code", "on_deep_stack", "python_error", "run_deep",
+    "ARENA_CHUNKS",
+    "ARENA_END",
+    "ARENA_KEEP",
+    "ARENA_PTR",
+    "DEEP",
+    "ERRORS",
+    "SHAPES_ADDRESS",
+    "STACK_BUDGET",
+    "STACK_LIMIT",
+    "STATE",
+    "STATE_ADDRESS",
+    "NativeShapeError",
+    "error_code",
+    "on_deep_stack",
+    "python_error",
+    "run_deep",
+    "shape_error_code",
 ]  # fmt: skip

@@ -25,13 +25,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from tapeless.errors import InternalError, TypeInferenceError
 from tapeless.ir.analysis import Analysis, analyze
 from tapeless.ir.nodes import Apply, Constant, Graph, Node
 from tapeless.ir.primitives import Primitive
 from tapeless.ir.prims.ad import Env, EnvKey
-from tapeless.ir.types import AbstractType, NoneType, Scalar, TupleType
+from tapeless.ir.types import AbstractType, ArrayType, NoneType, Scalar, TupleType
 
+#: The NumPy dtypes of native arrays and their kinds.
+NATIVE_DTYPES = {np.dtype(np.float64): "f64", np.dtype(np.int64): "i64", np.dtype(np.bool_): "bool"}
 F64 = Scalar("f64")
 I64 = Scalar("i64")
 BOOL = Scalar("bool")
@@ -235,6 +239,8 @@ def constant_type(value: Any, node: Node | None = None) -> AbstractType:
             return env_record(types)
     if isinstance(value, tuple):
         return TupleType(tuple(constant_type(v, node) for v in value))
+    if isinstance(value, np.ndarray) and value.dtype in NATIVE_DTYPES and value.dtype.isnative:
+        return ArrayType(NATIVE_DTYPES[value.dtype], value.ndim)
     raise TypeInferenceError(
         f"a constant of type {type(value).__name__} ({value!r:.40}) has no native representation",
         node.loc if node is not None else None,

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
 from llvmlite import ir
 
+from tapeless.backend.cpu.arrays import array_ltype
 from tapeless.backend.cpu.scalars import F64, I1, I32, I64, LTYPES, ScalarOps
 from tapeless.backend.cpu.specialize import (
     BoxedEnv,
@@ -27,7 +29,7 @@ from tapeless.backend.cpu.specialize import (
 )
 from tapeless.errors import InternalError
 from tapeless.ir.prims.ad import Env
-from tapeless.ir.types import AbstractType, NoneType, Scalar, TupleType
+from tapeless.ir.types import AbstractType, ArrayType, NoneType, Scalar, TupleType
 
 if TYPE_CHECKING:
     from tapeless.backend.cpu.lower import ModuleLowering
@@ -45,6 +47,8 @@ def ltype(t: AbstractType) -> ir.Type:
         return ir.LiteralStructType([ltype(e) for e in t.elements])
     if isinstance(t, NoneType | KeyType):
         return EMPTY
+    if isinstance(t, ArrayType):
+        return array_ltype(t)
     if isinstance(t, BoxedEnv):
         return PTR
     if isinstance(t, EnvRecord):
@@ -109,6 +113,8 @@ class ValueOps:
                 item = self.gadd(self.b.extract_value(x, i), self.b.extract_value(y, i), e)
                 value = self.b.insert_value(value, item, i)
             return value
+        if isinstance(t, ArrayType):
+            return self.array_add(x, y, t)
         if isinstance(t, EnvRecord):
             return self.env_add(x, y, t)
         if isinstance(t, BoxedEnv):
@@ -116,6 +122,10 @@ class ValueOps:
             self.check(self.b.call(self.m.env_gadd(), [x, y, out]))
             return self.b.load(out, typ=PTR)
         raise InternalError(f"no gadd of {t}")
+
+    def array_add(self, x: ir.Value, y: ir.Value, t: ArrayType) -> ir.Value:
+        """A new array, x + y (broadcast); a function lowering has arrays."""
+        raise InternalError(f"no array code here for gadd of {t}")
 
     # -- AD environments: {i1 present, value} per key ----------------------------------
     def env_add(self, x: ir.Value, y: ir.Value, t: EnvRecord) -> ir.Value:
@@ -244,7 +254,22 @@ def constant_value(t: AbstractType, value: object) -> ir.Constant:
         return ir.Constant(
             ltype(t), [ir.Constant.literal_struct([ir.Constant(I1, 1), constant_value(e, items[k])]) for k, e in t.entries]
         )
+    if isinstance(t, ArrayType):
+        return _array_constant(t, value)
     return ir.Constant(ltype(t), None)  # None, a key, a primitive: nothing to carry
+
+
+def _array_constant(t: ArrayType, value: object) -> ir.Constant:
+    """An array constant of the program: its data where NumPy keeps it (the graph's
+    constant keeps the array alive), not counted (mem null)."""
+    assert isinstance(value, np.ndarray) and value.ndim == t.ndim
+    data = ir.Constant(I64, value.ctypes.data).inttoptr(PTR)
+    return ir.Constant.literal_struct([
+        ir.Constant(PTR, None),
+        data,
+        ir.Constant(ir.ArrayType(I64, t.ndim), [ir.Constant(I64, n) for n in value.shape]),
+        ir.Constant(ir.ArrayType(I64, t.ndim), [ir.Constant(I64, s) for s in value.strides]),
+    ])
 
 
 __all__ = ["EMPTY", "OUT_OF_MEMORY", "PTR", "ValueOps", "constant_value", "has_env", "is_null", "ltype"]

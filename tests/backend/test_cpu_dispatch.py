@@ -17,6 +17,7 @@ from backend_support import same
 import tapeless as tl
 from tapeless.backend.cpu.compiler import Dispatcher
 from tapeless.errors import ArityError, TapelessError, TapelessTypeError
+from tapeless.ir.types import F64, I64, ArrayType
 
 pytestmark = pytest.mark.native
 
@@ -223,8 +224,16 @@ def test_the_int64_range_is_native(n):
     assert same(f(n), n) and same(f((n, 1.5)), (n, 1.5))
 
 
-def test_arrays_run_on_the_interpreter():
+def test_arrays_run_natively_and_refused_array_programs_on_the_interpreter():
     f = tl.compile(scaled)
     x = np.arange(3.0)
     assert same(f(x), scaled(x)) and same(f(x, shift=1.0), scaled(x, shift=1.0))
-    assert f.natives == {}
+    assert (ArrayType("f64", 1), I64, F64) in f.natives
+    # slices have no native lowering yet: that signature runs on the interpreter
+    g = tl.compile(tail_of)
+    assert same(g(x), tail_of(x))
+    assert g.natives == {} and g._native is not None and len(g._native.refused) == 1
+
+
+def tail_of(x):
+    return x[1:] * 2.0

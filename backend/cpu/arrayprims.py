@@ -1,0 +1,433 @@
+"""The array primitives of an instance, lowered with `arrays.ArrayOps`.
+
+`ArrayPrimitives(f).lower(blk, node, p, out)` emits the application `node`
+of array primitive `p` (result type `out`) in block `blk` of
+`FunctionLowering` `f` and returns a new reference to its value (a view
+shares its base's block and takes a reference to it). Elementwise nodes
+become one loop per unfused node (`fusion.Plan`); reductions over all axes
+consume their fused operand in the same loop. Matrix products of float
+matrices and vectors call BLAS; other ranks and int products are not native
+yet (`TypeInferenceError`, so the dispatcher runs them on the interpreter).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from llvmlite import ir
+
+from tapeless.backend.cpu import numpy_api
+from tapeless.backend.cpu.arrays import ITEMSIZE, PTR, ArrayOps, Expr, Leaf, Sink, View
+from tapeless.backend.cpu.fusion import REDUCTIONS, Plan, is_none
+from tapeless.backend.cpu.scalars import I1, I64
+from tapeless.backend.cpu.values import ltype
+from tapeless.errors import TypeInferenceError
+from tapeless.ir.nodes import Apply, Constant, Node
+from tapeless.ir.primitives import Primitive
+from tapeless.ir.types import AbstractType, ArrayType, Scalar, TupleType
+
+if TYPE_CHECKING:
+    from tapeless.backend.cpu.lower import FunctionLowering, _Block
+
+BAD_RESHAPE = (ValueError, "cannot reshape an array into a shape of a different size")
+BAD_INDEX = (IndexError, "index out of bounds for an array axis")
+NEGATIVE_DIMENSION = (ValueError, "negative dimensions are not allowed")
+
+
+class ArrayPrimitives:
+    """Array primitives lowered in `f` (see the module docstring)."""
+
+    def __init__(self, f: FunctionLowering) -> None:
+        self.f = f
+        self.b = f.b
+        self.a = ArrayOps(f)
+
+    def plan(self, blk: _Block) -> Plan:
+        assert blk.plan is not None
+        return blk.plan
+
+    def type(self, blk: _Block, node: Node) -> AbstractType:
+        return self.f.type(blk, node)
+
+    def leaf(self, blk: _Block, node: Node) -> Leaf:
+        t = self.type(blk, node)
+        value = self.f.value(blk, node)
+        return Leaf(value, t, self.a.view(value, t) if isinstance(t, ArrayType) else None)
+
+    def operand(self, blk: _Block, node: Node) -> Expr | Leaf:
+        if isinstance(node, Apply) and node in self.plan(blk).fused:
+            return self.expr(blk, node)
+        return self.leaf(blk, node)
+
+    def view(self, blk: _Block, node: Node) -> View:
+        leaf = self.leaf(blk, node)
+        assert leaf.view is not None
+        return leaf.view
+
+    # -- elementwise --------------------------------------------------------------------
+    def expr(self, blk: _Block, node: Apply) -> Expr:
+        """The fused expression computing `node`'s elements."""
+        plan = self.plan(blk)
+        element = plan.elements[node]
+        t = self.type(blk, node)
+        assert isinstance(t, ArrayType)
+        args = node.inputs
+        if element in ("zeros_like", "np_zeros_like", "np_ones_like"):
+            value = 1 if element == "np_ones_like" else 0
+            return Expr("const", t.dtype, [], node, [self.leaf(blk, args[1])], constant=value)
+        operands = [self.operand(blk, args[i]) for i in plan.value_operands(node)]
+        if element == "unreduce":
+            return Expr("identity", "f64", operands, node, [self.leaf(blk, args[2])])
+        e = Expr(element, t.dtype, operands, node)
+        if element == "integer_pow" and isinstance(args[2], Constant):
+            e.constant = int(args[2].value)
+        return e
+
+    def elementwise(self, blk: _Block, node: Apply) -> ir.Value:
+        e = self.expr(blk, node)
+        if e.prim == "identity" and not e.shaped and isinstance(e.operands[0], Leaf):
+            value = e.operands[0].value  # sens_like of an array of the same shape: itself
+            self.a.incref(value, e.operands[0].type)
+            return value
+        shape = self.a.shape_of(e)
+        out = self.a.new(e.kind, shape)
+        self.a.loop(e, shape, Sink("store", out=out))
+        return self.a.pack(out)
+
+    # -- the rest -------------------------------------------------------------------------
+    def lower(self, blk: _Block, node: Apply, p: Primitive, out: AbstractType) -> ir.Value:
+        if node in self.plan(blk).elements:
+            return self.elementwise(blk, node)
+        name = p.name
+        method = getattr(self, f"_{name}", None)
+        if name in REDUCTIONS:
+            return self.reduction(blk, node, REDUCTIONS[name], name == "np_mean")
+        if method is None:
+            raise _refused(node, f"{name} on these arrays")
+        value: ir.Value = method(blk, node, out)
+        return value
+
+    def reduction(self, blk: _Block, node: Apply, op: str, mean: bool) -> ir.Value:
+        x, axis = node.inputs[1], node.inputs[2]
+        t = self.type(blk, x)
+        if not isinstance(t, ArrayType):
+            value = self.f.value(blk, x)
+            return self.f.ops.to_f64(value, t.kind) if mean and isinstance(t, Scalar) else value
+        axes = None if is_none(axis) else _axes(node, axis, t.ndim)
+        value, _ = self.a.reduce(self.operand(blk, x), op, axes, node, mean)
+        return value
+
+    def _sens_like(self, blk: _Block, node: Apply, out: AbstractType) -> ir.Value:
+        d, like = node.inputs[1], node.inputs[2]
+        dt, lt = self.type(blk, d), self.type(blk, like)
+        if not isinstance(lt, ArrayType):
+            value, _ = self.a.reduce(self.leaf(blk, d), "add", None, node, False)
+            return self.f.ops.to_f64(value, "f64")
+        like_shape = self.view(blk, like).shape
+        if not isinstance(dt, ArrayType) or dt.ndim != lt.ndim:
+            leaf = self.leaf(blk, d)
+            return self.a.pack(self.a.sum_to_shape(leaf.view or leaf.value, dt, like_shape))
+        dv = self.view(blk, d)
+        b = self.b
+        same: ir.Value = ir.Constant(I1, int(dt.dtype == "f64"))
+        for x, y in zip(dv.shape, like_shape, strict=True):
+            same = b.and_(same, b.icmp_signed("==", x, y))
+        slot = self.f.alloca(ltype(out))
+        with b.if_else(same) as (alias, reduce):
+            with alias:
+                self.a.incref(self.f.value(blk, d), dt)
+                b.store(self.f.value(blk, d), slot)
+            with reduce:
+                b.store(self.a.pack(self.a.sum_to_shape(dv, dt, like_shape)), slot)
+        return b.load(slot, typ=ltype(out))
+
+    def _unreduce(self, blk: _Block, node: Apply, out: AbstractType) -> ir.Value:
+        d, like, axis = node.inputs[1:]
+        lt = self.type(blk, like)
+        assert isinstance(lt, ArrayType)
+        axes = _axes(node, axis, lt.ndim)
+        leaf = self.leaf(blk, d)
+        if leaf.view is not None:
+            v = leaf.view
+            dims = iter(zip(v.shape, v.strides, strict=True))
+            shape, strides = [], []
+            for k in range(lt.ndim):
+                n, s = (ir.Constant(I64, 1), ir.Constant(I64, 0)) if k in axes else next(dims)
+                shape.append(n)
+                strides.append(s)
+            leaf = self.a.leaf_of(View(v.dtype, v.mem, v.data, shape, strides))
+        e = Expr("identity", "f64", [leaf], node, [self.leaf(blk, like)])
+        shape = self.a.shape_of(e)
+        result = self.a.new("f64", shape)
+        self.a.loop(e, shape, Sink("store", out=result))
+        return self.a.pack(result)
+
+    # -- matrix products ------------------------------------------------------------------
+    def _matmul(self, blk: _Block, node: Apply, out: AbstractType) -> ir.Value:
+        x, y = (self.view(blk, n) for n in node.inputs[1:3])
+        return self.product(node, x, y)
+
+    _np_dot = _matmul
+
+    def _np_outer(self, blk: _Block, node: Apply, out: AbstractType) -> ir.Value:
+        x, y = (self.view(blk, n) for n in node.inputs[1:3])
+        if x.ndim != 1 or y.ndim != 1:
+            raise _refused(node, "np.outer of arrays that are not vectors")
+        return self.a.pack(self.gemm(node, column(x), row(y)))
+
+    def _matmul_dx(self, blk: _Block, node: Apply, out: AbstractType) -> ir.Value:
+        d, x, y = (self.leaf(blk, n) for n in node.inputs[1:4])
+        xv, yv = x.view, y.view
+        assert xv is not None and yv is not None
+        if xv.ndim == 2 and yv.ndim == 2:
+            return self.a.pack(self.gemm(node, self.matrix(d), transposed(yv)))
+        if xv.ndim == 2 and yv.ndim == 1:
+            return self.a.pack(self.gemm(node, column(self.vector(d)), row(yv)))
+        if xv.ndim == 1 and yv.ndim == 2:
+            return self.a.pack(flat(self.gemm(node, yv, column(self.vector(d)))))
+        return self.scaled(d, y)
+
+    _dot_dx = _matmul_dx
+
+    def _matmul_dy(self, blk: _Block, node: Apply, out: AbstractType) -> ir.Value:
+        d, x, y = (self.leaf(blk, n) for n in node.inputs[1:4])
+        xv, yv = x.view, y.view
+        assert xv is not None and yv is not None
+        if xv.ndim == 2 and yv.ndim == 2:
+            return self.a.pack(self.gemm(node, transposed(xv), self.matrix(d)))
+        if xv.ndim == 2 and yv.ndim == 1:
+            return self.a.pack(flat(self.gemm(node, transposed(xv), column(self.vector(d)))))
+        if xv.ndim == 1 and yv.ndim == 2:
+            return self.a.pack(self.gemm(node, column(xv), row(self.vector(d))))
+        return self.scaled(d, x)
+
+    _dot_dy = _matmul_dy
+
+    def matrix(self, leaf: Leaf) -> View:
+        assert leaf.view is not None and leaf.view.ndim == 2
+        return leaf.view
+
+    def vector(self, leaf: Leaf) -> View:
+        assert leaf.view is not None and leaf.view.ndim == 1
+        return leaf.view
+
+    def scaled(self, d: Leaf, v: Leaf) -> ir.Value:
+        """d * v for a scalar d and a vector v (the sensitivities of a dot of vectors)."""
+        assert v.view is not None
+        e = Expr("mul", "f64", [d, v])
+        out = self.a.new("f64", v.view.shape)
+        self.a.loop(e, v.view.shape, Sink("store", out=out))
+        return self.a.pack(out)
+
+    def product(self, node: Apply, x: View, y: View) -> ir.Value:
+        if x.dtype != "f64" or y.dtype != "f64" or x.ndim > 2 or y.ndim > 2:
+            raise _refused(node, "@ of arrays that are not float matrices or vectors")
+        if x.ndim == 1 and y.ndim == 1:
+            b = self.b
+            self.a.shape_check(b.icmp_signed("!=", x.shape[0], y.shape[0]), x.shape, y.shape, node, "matmul")
+            total = self.a.loop(Expr("mul", "f64", [self.a.leaf_of(x), self.a.leaf_of(y)], node), x.shape, Sink("total"))
+            assert total is not None
+            return total
+        if x.ndim == 1:
+            return self.a.pack(flat(self.gemm(node, row(x), y)))
+        if y.ndim == 1:
+            return self.a.pack(flat(self.gemm(node, x, column(y))))
+        return self.a.pack(self.gemm(node, x, y))
+
+    def gemm(self, node: Apply, x: View, y: View) -> View:
+        address = numpy_api.blas_function("dgemm")
+        if address is None:
+            raise _refused(node, "matrix products (no BLAS found in NumPy)")
+        return self.a.gemm(x, y, node, address)
+
+    # -- shapes ---------------------------------------------------------------------------
+    def _transpose(self, blk: _Block, node: Apply, out: AbstractType) -> ir.Value:
+        v = self.view(blk, node.inputs[1])
+        axes = node.inputs[2]
+        perm = list(range(v.ndim))[::-1] if is_none(axes) else list(_axes(node, axes, v.ndim))
+        self.a.incref(self.f.value(blk, node.inputs[1]), v.type)
+        return self.a.pack(View(v.dtype, v.mem, v.data, [v.shape[k] for k in perm], [v.strides[k] for k in perm]))
+
+    def _reshape(self, blk: _Block, node: Apply, out: AbstractType) -> ir.Value:
+        b = self.b
+        v = self.view(blk, node.inputs[1])
+        dims = self.dims(blk, node.inputs[2])
+        assert isinstance(out, ArrayType)
+        size = self.a.size(v.shape)
+        known: ir.Value = ir.Constant(I64, 1)
+        free: ir.Value = ir.Constant(I64, 0)
+        minus = ir.Constant(I64, -1)
+        for n in dims:
+            is_free = b.icmp_signed("==", n, minus)
+            free = b.add(free, b.zext(is_free, I64))
+            known = b.mul(known, b.select(is_free, ir.Constant(I64, 1), n))
+        safe = b.select(b.icmp_signed("==", known, ir.Constant(I64, 0)), ir.Constant(I64, 1), known)
+        inferred = b.sdiv(size, safe)
+        shape = [b.select(b.icmp_signed("==", n, minus), inferred, n) for n in dims]
+        bad = b.icmp_signed("!=", self.a.size(shape), size)
+        bad = b.or_(bad, b.icmp_unsigned(">", free, ir.Constant(I64, 1)))
+        for n in shape:
+            bad = b.or_(bad, b.icmp_signed("<", n, ir.Constant(I64, 0)))
+        self.f.ops.raise_if(bad, BAD_RESHAPE)
+        contiguous: ir.Value = ir.Constant(I1, 1)
+        for s, c, n in zip(v.strides, self.a.c_strides(v.dtype, v.shape), v.shape, strict=True):
+            contiguous = b.and_(contiguous, b.or_(b.icmp_signed("==", s, c), b.icmp_signed("==", n, ir.Constant(I64, 1))))
+        mem_slot = self.f.alloca(PTR)
+        data_slot = self.f.alloca(PTR)
+        with b.if_else(contiguous) as (same, copy):
+            with same:
+                self.a.incref(self.f.value(blk, node.inputs[1]), v.type)
+                b.store(v.mem, mem_slot)
+                b.store(v.data, data_slot)
+            with copy:
+                c = self.a.copy(v)
+                b.store(c.mem, mem_slot)
+                b.store(c.data, data_slot)
+        mem = b.load(mem_slot, typ=PTR)
+        data = b.load(data_slot, typ=PTR)
+        return self.a.pack(View(v.dtype, mem, data, shape, self.a.c_strides(v.dtype, shape)))
+
+    def dims(self, blk: _Block, node: Node) -> list[ir.Value]:
+        """The ints of a shape argument: an int or a tuple of ints."""
+        t = self.type(blk, node)
+        value = self.f.value(blk, node)
+        if isinstance(t, TupleType):
+            return [self.b.extract_value(value, i) for i in range(len(t.elements))]
+        return [value]
+
+    def _shape(self, blk: _Block, node: Apply, out: AbstractType) -> ir.Value:
+        t = self.type(blk, node.inputs[1])
+        shape = self.view(blk, node.inputs[1]).shape if isinstance(t, ArrayType) else []
+        value: ir.Value = ir.Constant(ltype(out), None)
+        for i, n in enumerate(shape):
+            value = self.b.insert_value(value, n, i)
+        return value
+
+    def _ndim(self, blk: _Block, node: Apply, out: AbstractType) -> ir.Value:
+        t = self.type(blk, node.inputs[1])
+        return ir.Constant(I64, t.ndim if isinstance(t, ArrayType) else 0)
+
+    def _size(self, blk: _Block, node: Apply, out: AbstractType) -> ir.Value:
+        t = self.type(blk, node.inputs[1])
+        if not isinstance(t, ArrayType):
+            return ir.Constant(I64, 1)
+        return self.a.size(self.view(blk, node.inputs[1]).shape)
+
+    def constructor(self, blk: _Block, node: Apply, out: AbstractType, value: ir.Value | float) -> ir.Value:
+        assert isinstance(out, ArrayType)
+        shape = self.dims(blk, node.inputs[1])
+        b = self.b
+        bad: ir.Value = ir.Constant(I1, 0)
+        for n in shape:
+            bad = b.or_(bad, b.icmp_signed("<", n, ir.Constant(I64, 0)))
+        self.f.ops.raise_if(bad, NEGATIVE_DIMENSION)
+        result = self.a.new(out.dtype, shape)
+        fill = Leaf(value, Scalar(out.dtype)) if isinstance(value, ir.Value) else None
+        e: Expr | Leaf = fill if fill is not None else Expr("const", out.dtype, [], constant=value)
+        self.a.loop(e, shape, Sink("store", out=result))
+        return self.a.pack(result)
+
+    def _np_zeros(self, blk: _Block, node: Apply, out: AbstractType) -> ir.Value:
+        return self.constructor(blk, node, out, 0.0)
+
+    def _np_ones(self, blk: _Block, node: Apply, out: AbstractType) -> ir.Value:
+        return self.constructor(blk, node, out, 1.0)
+
+    def _np_full(self, blk: _Block, node: Apply, out: AbstractType) -> ir.Value:
+        assert isinstance(out, ArrayType)
+        vt = self.type(blk, node.inputs[2])
+        value = self.f.value(blk, node.inputs[2])
+        assert isinstance(vt, Scalar)
+        return self.constructor(blk, node, out, self.f.ops.convert(value, vt.kind, out.dtype))
+
+    def getitem_sens(self, blk: _Block, node: Apply, out: AbstractType) -> ir.Value:
+        """The sensitivity of x in x[index] when that has sensitivity d: zeros of x's
+        shape, d at the index."""
+        v = self.view(blk, node.inputs[1])
+        zeros = self.a.fill("f64", v.shape, 0.0)
+        dest = self.index(node, zeros, blk, node.inputs[2])
+        d = self.leaf(blk, node.inputs[3])
+        if isinstance(dest, View):
+            self.a.loop(d, dest.shape, Sink("store", out=dest))
+        else:
+            self.a.store(self.f.ops.to_f64(d.value, d.type.kind if isinstance(d.type, Scalar) else "f64"), dest, "f64")
+        return self.a.pack(zeros)
+
+    def getitem(self, blk: _Block, node: Apply, out: AbstractType) -> ir.Value:
+        """x[i] and x[i, j, ...] with ints: a view of the rest (a new reference), or an element."""
+        v = self.view(blk, node.inputs[1])
+        place = self.index(node, v, blk, node.inputs[2])
+        if not isinstance(place, View):
+            return self.a.load(place, v.dtype)
+        self.a.incref(self.f.value(blk, node.inputs[1]), v.type)
+        return self.a.pack(place)
+
+    def index(self, node: Apply, v: View, blk: _Block, index_node: Node) -> View | ir.Value:
+        """The view `v[index]` (sharing `v`'s block, no reference taken), or the address of
+        the element when the ints index every axis; `IndexError` out of bounds."""
+        b = self.b
+        index_type = self.type(blk, index_node)
+        index = self.f.value(blk, index_node)
+        parts = (
+            [b.extract_value(index, i) for i in range(len(index_type.elements))]
+            if isinstance(index_type, TupleType)
+            else [index]
+        )
+        kinds = index_type.elements if isinstance(index_type, TupleType) else (index_type,)
+        if len(parts) > v.ndim:
+            raise TypeInferenceError(
+                f"too many indices for an array of rank {v.ndim}", node.loc, construct="indexing"
+            )
+        offset: ir.Value = ir.Constant(I64, 0)
+        for k, (i, kind) in enumerate(zip(parts, kinds, strict=True)):
+            i = self.f.ops.to_i64(i, kind.kind if isinstance(kind, Scalar) else "i64")
+            n = v.shape[k]
+            i = b.select(b.icmp_signed("<", i, ir.Constant(I64, 0)), b.add(i, n), i)
+            self.f.ops.raise_if(b.icmp_unsigned(">=", i, n), BAD_INDEX)
+            offset = b.add(offset, b.mul(i, v.strides[k]))
+        data = self.a.at(v.data, offset)
+        rest = len(parts)
+        if rest == v.ndim:
+            return data
+        return View(v.dtype, v.mem, data, v.shape[rest:], v.strides[rest:])
+
+
+def column(v: View) -> View:
+    """A vector as an (n, 1) matrix."""
+    return View(v.dtype, v.mem, v.data, [v.shape[0], ir.Constant(I64, 1)], [v.strides[0], ir.Constant(I64, ITEMSIZE[v.dtype])])
+
+
+def row(v: View) -> View:
+    """A vector as a (1, n) matrix."""
+    first = v.strides[0]
+    return View(v.dtype, v.mem, v.data, [ir.Constant(I64, 1), v.shape[0]], [first, first])
+
+
+def transposed(v: View) -> View:
+    return View(v.dtype, v.mem, v.data, v.shape[::-1], v.strides[::-1])
+
+
+def flat(v: View) -> View:
+    """An (n, 1) or (1, n) product as a vector (the product is C-contiguous)."""
+    n = v.shape[0] if isinstance(v.shape[1], ir.Constant) and v.shape[1].constant == 1 else v.shape[1]
+    return View(v.dtype, v.mem, v.data, [n], [ir.Constant(I64, ITEMSIZE[v.dtype])])
+
+
+def _axes(node: Apply, axis: Node, ndim: int) -> tuple[int, ...]:
+    if not isinstance(axis, Constant):
+        raise _refused(node, "an axis computed at run time")
+    value = axis.value
+    parts = value if isinstance(value, tuple) else (value,)
+    return tuple(int(a) % ndim for a in parts)
+
+
+def _refused(node: Apply, what: str) -> TypeInferenceError:
+    return TypeInferenceError(
+        f"{what} has no native lowering yet",
+        node.loc,
+        construct="native arrays",
+        hint='this signature runs on the interpreter (backend="interp")',
+    )
+
+
+__all__ = ["ArrayPrimitives"]

@@ -1,0 +1,217 @@
+"""One element of NumPy's elementwise functions, with NumPy's semantics.
+
+`ElementOps.emit(name, args, kinds, out)` computes the primitive `name` on
+scalar elements (of kinds `kinds`, LLVM values) giving one of kind `out`, at
+the builder's position, the way NumPy's loops do: IEEE results where CPython
+would raise (`x / 0.0` is inf, `np.log(-1.0)` nan), 64-bit ints that wrap,
+bools that add as `or` and multiply as `and`, `np.maximum`/`np.minimum` that
+let nan win. The one error is NumPy's: an int to a negative int power. It is
+the element code of the fused loops of `arrays.py`; scalar primitives outside
+arrays keep CPython's semantics (`scalars.py`).
+
+Transcendental functions are LLVM's intrinsics where LLVM has one (`exp`,
+`log`, `sin`, `cos`, `sqrt`, `pow`, `fabs`), else libm's, so results can
+differ from NumPy's own SIMD loops in the last bit.
+"""
+
+from __future__ import annotations
+
+from llvmlite import ir
+
+from tapeless.backend.cpu.scalars import COMPARISONS, F64, I1, I64, ScalarOps
+from tapeless.errors import InternalError
+
+#: Float functions of one argument: (LLVM intrinsic or libm name, whether intrinsic).
+FLOAT_FUNCTIONS = {
+    "np_exp": ("llvm.exp.f64", True), "np_log": ("llvm.log.f64", True),
+    "np_sqrt": ("llvm.sqrt.f64", True), "np_sin": ("llvm.sin.f64", True),
+    "np_cos": ("llvm.cos.f64", True), "np_tan": ("tan", False), "np_expm1": ("expm1", False),
+    "np_log1p": ("log1p", False), "np_arcsin": ("asin", False), "np_arccos": ("acos", False),
+    "np_arctan": ("atan", False), "np_sinh": ("sinh", False), "np_cosh": ("cosh", False),
+    "np_tanh": ("tanh", False),
+}  # fmt: skip
+NEGATIVE_POWER = (ValueError, "Integers to negative integer powers are not allowed.")
+_RANK = {"bool": 0, "i64": 1, "f64": 2}
+
+
+def join(*kinds: str) -> str:
+    """The kind NumPy computes a mix of `kinds` in."""
+    return max(kinds, key=_RANK.__getitem__)
+
+
+class ElementOps:
+    """Element code emitted with `ops`' builder (see the module docstring)."""
+
+    def __init__(self, ops: ScalarOps) -> None:
+        self.ops = ops
+        self.b = ops.b
+
+    def f64_call(self, name: str, *args: ir.Value) -> ir.Value:
+        if name.startswith("llvm."):
+            fn = self.ops.intrinsic(name, F64, [F64] * len(args))
+        else:
+            fn = self.ops.libm(name, len(args))
+        return self.b.call(fn, list(args))
+
+    def emit(self, name: str, args: list[ir.Value], kinds: list[str], out: str) -> ir.Value:
+        b, ops = self.b, self.ops
+        if name in FLOAT_FUNCTIONS:
+            fn, _ = FLOAT_FUNCTIONS[name]
+            return self.f64_call(fn, ops.to_f64(args[0], kinds[0]))
+        if name in COMPARISONS:
+            k = join(*kinds)
+            x, y = (ops.convert(a, kind, k) for a, kind in zip(args, kinds, strict=True))
+            if k == "f64":
+                op = COMPARISONS[name]
+                return b.fcmp_unordered(op, x, y) if name == "ne" else b.fcmp_ordered(op, x, y)
+            return b.icmp_signed(COMPARISONS[name], x, y)
+        if name == "np_where":
+            cond = self.truth(args[0], kinds[0])
+            x, y = (ops.convert(a, kind, out) for a, kind in zip(args[1:], kinds[1:], strict=True))
+            return b.select(cond, x, y)
+        if name == "np_arctan2":
+            return self.f64_call("atan2", *(ops.to_f64(a, k) for a, k in zip(args, kinds, strict=True)))
+        if name == "truediv":
+            x, y = (ops.to_f64(a, k) for a, k in zip(args, kinds, strict=True))
+            return b.fdiv(x, y)
+        if name in ("safe_log", "positive_part", "sign_of"):
+            return self.ad_helper(name, ops.to_f64(args[0], kinds[0]))
+        values = [ops.convert(a, k, out) for a, k in zip(args, kinds, strict=True)]
+        if out == "f64":
+            return self.floats(name, values)
+        if out == "i64":
+            return self.ints(name, values)
+        return self.bools(name, values)
+
+    def truth(self, v: ir.Value, kind: str) -> ir.Value:
+        if kind == "bool":
+            return v
+        if kind == "f64":
+            return self.b.fcmp_unordered("!=", v, ir.Constant(F64, 0.0))
+        return self.b.icmp_signed("!=", v, ir.Constant(I64, 0))
+
+    def ad_helper(self, name: str, x: ir.Value) -> ir.Value:
+        """AD's helpers of backpropagators (`ir/prims/ad.py`), elementwise on floats."""
+        b = self.b
+        zero, one = ir.Constant(F64, 0.0), ir.Constant(F64, 1.0)
+        positive = b.fcmp_ordered(">", x, zero)
+        if name == "positive_part":
+            return b.select(positive, one, zero)
+        if name == "safe_log":
+            return b.select(positive, self.f64_call("llvm.log.f64", b.select(positive, x, one)), zero)
+        return self.sign(x)
+
+    def sign(self, x: ir.Value) -> ir.Value:
+        b = self.b
+        zero = ir.Constant(F64, 0.0)
+        s = b.select(b.fcmp_ordered("<", x, zero), ir.Constant(F64, -1.0), zero)
+        s = b.select(b.fcmp_ordered(">", x, zero), ir.Constant(F64, 1.0), s)
+        return b.select(self.ops.is_nan(x), x, s)
+
+    def floats(self, name: str, v: list[ir.Value]) -> ir.Value:
+        b = self.b
+        if name == "add":
+            return b.fadd(v[0], v[1])
+        if name == "sub":
+            return b.fsub(v[0], v[1])
+        if name in ("mul",):
+            return b.fmul(v[0], v[1])
+        if name in ("neg", "np_negative"):
+            return b.fneg(v[0])
+        if name == "pos":
+            return v[0]
+        if name == "np_square":
+            return b.fmul(v[0], v[0])
+        if name == "np_abs":
+            return self.f64_call("llvm.fabs.f64", v[0])
+        if name in ("np_maximum", "np_minimum"):
+            x, y = v
+            op = ">=" if name == "np_maximum" else "<="
+            keep_x = b.or_(b.fcmp_ordered(op, x, y), self.ops.is_nan(x))
+            return b.select(keep_x, x, y)
+        if name == "np_sign":
+            return self.sign(v[0])
+        if name in ("pow", "np_power", "integer_pow"):
+            return self.f64_call("llvm.pow.f64", v[0], v[1])
+        raise InternalError(f"no element code for {name} on floats")
+
+    def ints(self, name: str, v: list[ir.Value]) -> ir.Value:
+        b = self.b
+        zero = ir.Constant(I64, 0)
+        if name == "add":
+            return b.add(v[0], v[1])
+        if name == "sub":
+            return b.sub(v[0], v[1])
+        if name == "mul":
+            return b.mul(v[0], v[1])
+        if name in ("neg", "np_negative"):
+            return b.sub(zero, v[0])
+        if name == "pos":
+            return v[0]
+        if name == "np_square":
+            return b.mul(v[0], v[0])
+        if name == "np_abs":
+            return b.select(b.icmp_signed("<", v[0], zero), b.sub(zero, v[0]), v[0])
+        if name in ("np_maximum", "np_minimum"):
+            op = ">=" if name == "np_maximum" else "<="
+            return b.select(b.icmp_signed(op, v[0], v[1]), v[0], v[1])
+        if name == "np_sign":
+            s = b.select(b.icmp_signed("<", v[0], zero), ir.Constant(I64, -1), zero)
+            return b.select(b.icmp_signed(">", v[0], zero), ir.Constant(I64, 1), s)
+        if name in ("pow", "np_power", "integer_pow"):
+            return self.int_power(v[0], v[1])
+        raise InternalError(f"no element code for {name} on ints")
+
+    def bools(self, name: str, v: list[ir.Value]) -> ir.Value:
+        if name == "add" or name == "np_maximum":
+            return self.b.or_(v[0], v[1])
+        if name in ("mul", "np_minimum", "np_square") and len(v) == 2:
+            return self.b.and_(v[0], v[1])
+        if name in ("np_abs", "pos", "np_square"):
+            return v[0]
+        raise InternalError(f"no element code for {name} on bools")
+
+    def int_power(self, x: ir.Value, n: ir.Value) -> ir.Value:
+        """x ** n by squaring (wrapping, as NumPy's int64 loop); a negative n raises."""
+        b, ops = self.b, self.ops
+        ops.raise_if(b.icmp_signed("<", n, ir.Constant(I64, 0)), NEGATIVE_POWER)
+        pre = b.block
+        loop = b.append_basic_block("ipow")
+        done = b.append_basic_block("ipow_done")
+        b.branch(loop)
+        b.position_at_end(loop)
+        acc = b.phi(I64)
+        base = b.phi(I64)
+        k = b.phi(I64)
+        acc.add_incoming(ir.Constant(I64, 1), pre)
+        base.add_incoming(x, pre)
+        k.add_incoming(n, pre)
+        odd = b.trunc(k, I1)
+        acc2 = b.select(odd, b.mul(acc, base), acc)
+        k2 = b.ashr(k, ir.Constant(I64, 1))
+        base2 = b.mul(base, base)
+        acc.add_incoming(acc2, loop)
+        base.add_incoming(base2, loop)
+        k.add_incoming(k2, loop)
+        b.cbranch(b.icmp_signed("==", k2, ir.Constant(I64, 0)), done, loop)
+        b.position_at_end(done)
+        result = b.phi(I64)
+        result.add_incoming(acc2, loop)
+        # (n == 0 enters the loop once with k = 0: acc stays 1)
+        return result
+
+
+def small_power(b: ir.IRBuilder, x: ir.Value, n: int) -> ir.Value | None:
+    """x ** n for a float x and the constants NumPy special-cases (exact), else None."""
+    if n == 1:
+        return x
+    if n == 2:
+        return b.fmul(x, x)
+    if n == 0:
+        return ir.Constant(F64, 1.0)
+    if n == -1:
+        return b.fdiv(ir.Constant(F64, 1.0), x)
+    return None
+
+
+__all__ = ["ElementOps", "join", "small_power"]

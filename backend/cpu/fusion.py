@@ -1,0 +1,118 @@
+"""Which array operations of an instance run in one loop, and which shapes are equal.
+
+`Plan(spec, inst)` looks at the graph of `inst` with its types:
+
+- An *elementwise* node is an application of an elementwise primitive
+  (`primtypes.ELEMENTWISE`, and AD's `gadd`, `zeros_like`, `unreduce` over all
+  axes, `sens_like` where no broadcasting can have happened) whose result is
+  an array. `element(node)` names its element code.
+- An elementwise node is *fused* into its only user when that user is an
+  elementwise node of the same graph taking it as an operand, or a reduction
+  over all axes (`np.sum(x * y)`): it gets no array of its own; the user's
+  loop computes its elements (`arrays.Expr`).
+- *Shape classes* prove shapes equal without running: the class of an
+  elementwise result is the union of its operands' (broadcasting is
+  associative, commutative and idempotent, so equal unions mean equal
+  shapes once the broadcasts succeeded); anything else is its own class.
+  `sens_like(d, like)` with equal classes is the identity, which is what
+  makes a gradient's chain of elementwise backpropagators one loop.
+"""
+
+from __future__ import annotations
+
+from tapeless.backend.cpu.primtypes import ELEMENTWISE
+from tapeless.backend.cpu.specialize import Instance, Specialization
+from tapeless.ir.nodes import Apply, Constant, Node
+from tapeless.ir.primitives import Primitive
+from tapeless.ir.types import ArrayType
+
+#: Full reductions a fused expression can feed: (primitive, axis input position).
+REDUCTIONS = {"np_sum": "add", "np_mean": "add", "np_max": "max", "np_min": "min"}
+
+
+def primitive_of(node: Node) -> Primitive | None:
+    if isinstance(node, Apply):
+        f = node.inputs[0]
+        if isinstance(f, Constant) and isinstance(f.value, Primitive):
+            return f.value
+    return None
+
+
+def is_none(node: Node) -> bool:
+    return isinstance(node, Constant) and node.value is None
+
+
+class Plan:
+    """The fusion plan and shape classes of `inst` (see the module docstring)."""
+
+    def __init__(self, spec: Specialization, inst: Instance) -> None:
+        self.spec = spec
+        self.inst = inst
+        self.schedule = spec.schedule(inst.graph)
+        self.classes: dict[Node, frozenset[Node]] = {}
+        self.elements: dict[Apply, str] = {}
+        for node in self.schedule:
+            self._classify(node)
+        self.fused = {n for n in self.elements if self._fusable(n)}
+
+    def type(self, node: Node) -> object:
+        return self.spec.type_of(self.inst, node)
+
+    def shape_class(self, node: Node) -> frozenset[Node]:
+        return self.classes.get(node, frozenset((node,)))
+
+    def _classify(self, node: Apply) -> None:
+        p = primitive_of(node)
+        if p is None or not isinstance(self.type(node), ArrayType):
+            return
+        name = p.name
+        args = node.inputs[1:]
+        element: str | None = None
+        if name in ELEMENTWISE:
+            element = name
+        elif name == "gadd":
+            element = "add"
+        elif name in ("zeros_like", "np_zeros_like", "np_ones_like"):
+            element = name
+        elif name == "unreduce" and is_none(args[2]):
+            element = "unreduce"
+        elif name == "sens_like" and isinstance(self.type(args[0]), ArrayType):
+            if self.shape_class(args[0]) == self.shape_class(args[1]):
+                element = "identity"
+        if element is None:
+            return
+        self.elements[node] = element
+        if element in ("zeros_like", "np_zeros_like", "np_ones_like"):
+            sources = args[:1]
+        elif element in ("unreduce", "identity"):
+            sources = args[1:2]
+        else:
+            sources = args
+        cls: frozenset[Node] = frozenset()
+        for x in sources:
+            if isinstance(self.type(x), ArrayType):
+                cls |= self.shape_class(x)
+        self.classes[node] = cls or frozenset((node,))
+
+    def value_operands(self, node: Apply) -> list[int]:
+        """The input positions of elementwise `node` whose elements it reads."""
+        name = self.elements[node]
+        if name in ("zeros_like", "np_zeros_like", "np_ones_like"):
+            return []
+        if name in ("unreduce", "identity"):
+            return [1]
+        return list(range(1, len(node.inputs)))
+
+    def _fusable(self, node: Apply) -> bool:
+        if len(node.uses) != 1:
+            return False
+        ((user, index),) = node.uses
+        if not isinstance(user, Apply) or user.graph is not node.graph:
+            return False
+        if user in self.elements:
+            return index in self.value_operands(user)
+        p = primitive_of(user)
+        return p is not None and p.name in REDUCTIONS and index == 1 and is_none(user.inputs[2])
+
+
+__all__ = ["REDUCTIONS", "Plan", "is_none", "primitive_of"]

@@ -14,10 +14,11 @@ PYTEST_WORKERS ?= auto
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test pytest lint typecheck bench clean distclean
+.PHONY: help setup demo digits test pytest lint typecheck bench clean distclean
 
 help:
 	@echo "make demo       parse, print and run examples/demo.py (sets up .venv first)"
+	@echo "make digits     train an MLP on scikit-learn's digits with tapeless.grad (DIGITS_ARGS=--quick)"
 	@echo "make test       the whole suite: pytest, then ruff and mypy (what .ci/run runs)"
 	@echo "make pytest     only the tests   (PYTEST_WORKERS=0 for serial, PYTEST_ARGS=...)"
 	@echo "make lint       ruff check"
@@ -43,6 +44,12 @@ setup: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) examples/demo.py
+
+# The loss plot goes to mlp_digits_loss.png (DIGITS_ARGS='--out PATH --epochs N' to change).
+DIGITS_ARGS ?=
+
+digits: $(STAMP)
+	$(PY) examples/mlp_digits.py $(DIGITS_ARGS)
 
 # The tests, then ruff, then mypy: all three always run, so one CI run reports
 # every problem, and the target fails if any of them failed.

@@ -1,20 +1,24 @@
-"""tapeless beside plain Python, Numba and JAX on the issue-5 workloads, in one process.
+"""tapeless beside plain Python/NumPy, Numba, JAX and PyTorch on the workloads of issues 5 and 6,
+in one process.
 
-    make bench BENCH_ARGS=--quick      # in its own venv .venv-bench, with numba and jax
+    make bench BENCH_ARGS=--quick      # in its own venv .venv-bench, with numba, jax and torch
     python benchmarks/peers.py [--backend cpu] [--quick|--smoke] [--only a,b] [--deep N]
                                [--write PATH]
 
-For each workload of `SUITE` (workloads.py), the best µs per call of each of `COLUMNS` over
-batched samples, taken in rounds across the columns (warm-up and calibration not counted); where a peer fails on the workload as
-written, its port (ports.py) is timed, marked 'port'. Each result is checked first: values
-against plain Python; gradients against finite differences, the hand-written gradient and the
-gradients accepted before it in the row. A failure or mismatch is a numbered note, never a
-figure. Then `RATIOS`, the call overhead of `x + 1.0`, the first call of `grad(f)` and
-`grad(grad(f))` on fresh function objects stage by stage (stages.py), loops and recursion
-10^7 deep with their memory per iteration (deep.py, one process per case), and each target of
-the issue with its verdict. Numba and JAX are optional; a `--backend` that
-`tapeless.api.BACKENDS` lacks falls back to "interp", as the report says. Markdown on stdout;
-`--write` also writes it, under `DOC_HEAD`, to a file (docs/performance.md).
+For each workload of `SUITE` (scalar, issue 5; workloads.py), the best µs per call of each of
+`COLUMNS` over batched samples, taken in rounds across the columns (warm-up not counted); where
+a peer fails on the workload as written, its port (ports.py) is timed, marked 'port'. Each
+result is checked first: values against plain Python; gradients against finite differences, the
+hand-written gradient and the gradients accepted before it in the row. A failure or mismatch is
+a numbered note, never a figure. Then `RATIOS`, the call overhead of `x + 1.0`, the first call
+of `grad(f)` and `grad(grad(f))` on fresh function objects stage by stage (stages.py), loops and
+recursion 10^7 deep with their memory per iteration (deep.py, one process per case). The array
+workloads of `ARRAY_SUITE` (issue 6) get a table of their own, checked and timed the same way,
+with `ARRAY_COLUMNS` (JAX's lax.scan port and PyTorch eager from array_ports.py) and
+`ARRAY_RATIOS`. Last, each target of the issues with its verdict. Numba, JAX and PyTorch are
+optional; a `--backend` that `tapeless.api.BACKENDS` lacks falls back to "interp", as the report
+says. Markdown on stdout; `--write` also writes it, under `DOC_HEAD`, to a file
+(docs/performance.md).
 """
 
 from __future__ import annotations
@@ -51,25 +55,31 @@ def _sibling(name: str) -> ModuleType:
     return module
 
 
-workloads, ports = _sibling("workloads"), _sibling("ports")
+workloads, ports, array_ports = _sibling("workloads"), _sibling("ports"), _sibling("array_ports")
 stages, deep, targets = _sibling("stages"), _sibling("deep"), _sibling("targets")
-figure, ratio, RATIOS = targets.figure, targets.ratio, targets.RATIOS
+figure, ratio = targets.figure, targets.ratio
+RATIOS, ARRAY_RATIOS = targets.RATIOS, targets.ARRAY_RATIOS
 
-#: The workloads measured, in table order (issue 6 appends logistic, mlp, elementwise, rnn).
+#: The workloads measured, in table order: scalar (issue 5), then array (issue 6).
 SUITE = ("poly", "loop_sum", "newton_sqrt", "recursive_pow", "closure_compose")
+ARRAY_SUITE = ("logistic", "mlp", "elementwise", "rnn")
 #: Numba forward ports, timed (marked 'port') where the workload as written fails in Numba.
 NUMBA_PORTS: dict[str, Callable[..., Any]] = {"closure_compose": ports.nb_closure_compose_port}
 #: Relative tolerances: one computation done two ways; central finite differences (1st, 2nd).
 EXACT_RTOL, FD_RTOL, FD2_RTOL, ATOL = 1e-8, 1e-5, 1e-4, 1e-12
 NOT_INSTALLED = deep.NOT_INSTALLED
+#: The peers that may be missing, by module; a peer named otherwise needs the module it maps to.
+OPTIONAL = ("numba", "jax", "torch")
+NEEDS = {"jax_scan": "jax"}
 
 
 @dataclass(frozen=True)
 class Timing:
-    """A sample batches calls to last `sample_ns`; sampling stops after `max_samples`, or past
-    `budget_ns` once there are three; a figure is the best sample (the machine is shared, and
-    noise only ever adds time). A first-call figure is the best of `first_calls`; `deep_n` is
-    the depth of the deep-loop cases."""
+    """A sample batches calls to last `sample_ns`; a call's sampling stops after `max_samples`,
+    or once its samples took `budget_ns` and there are three (one, if one call takes a third of
+    the budget: slow calls, such as the interpreter's on arrays, get few); a figure is the best
+    sample (the machine is shared, and noise only ever adds time). A first-call figure is the
+    best of `first_calls`; `deep_n` is the depth of the deep-loop cases."""
 
     sample_ns: int
     max_samples: int
@@ -92,35 +102,60 @@ def _sample_ns(call: Callable[..., Any], args: tuple[Any, ...], n: int) -> int:
     return time.perf_counter_ns() - start
 
 
+@dataclass
+class _Samples:
+    """One call's samples, in ns per call, and the ns they took in all."""
+
+    batch: int
+    per_call: list[float] = field(default_factory=list)
+    spent: int = 0
+
+    def add(self, ns: int) -> None:
+        self.per_call.append(ns / self.batch)
+        self.spent += ns
+
+    def wanted(self, timing: Timing) -> bool:
+        """Whether to take another sample (see `Timing`)."""
+        least = 1 if 3 * min(self.per_call, default=0.0) >= timing.budget_ns else 3
+        n = len(self.per_call)
+        return n < timing.max_samples and (n < least or self.spent < timing.budget_ns)
+
+
+def _calibrate(call: Callable[..., Any], args: tuple[Any, ...], timing: Timing) -> _Samples:
+    """The batch that lasts `timing.sample_ns`, doubling from 1; where one call lasts that long,
+    that call is the first sample."""
+    batch = 1
+    while (ns := _sample_ns(call, args, batch)) < timing.sample_ns:
+        batch *= 2
+    samples = _Samples(batch)
+    if batch == 1:
+        samples.add(ns)
+    return samples
+
+
 def best_us(calls: dict[str, Callable[..., Any]], args: tuple[Any, ...],
             timing: Timing) -> dict[str, float]:
     """The best µs per call of each `calls[label](*args)` over its samples; the caller made the
-    warm-up calls. The samples are taken in rounds, one of each call per round, so that a busy
-    spell of the machine slows all of them, not one."""
-    batches = {}
-    for label, call in calls.items():
-        batch = 1
-        while _sample_ns(call, args, batch) < timing.sample_ns:
-            batch *= 2
-        batches[label] = batch
-    samples: dict[str, list[float]] = {label: [] for label in calls}
-    rounds, start = 0, time.perf_counter_ns()
-    while rounds < timing.max_samples and (
-        rounds < 3 or time.perf_counter_ns() - start < timing.budget_ns * len(calls)
-    ):
-        for label, call in calls.items():
-            samples[label].append(_sample_ns(call, args, batches[label]) / batches[label])
-        rounds += 1
-    return {label: min(times) / 1e3 for label, times in samples.items()}
+    warm-up calls. The samples are taken in rounds, one of each call still sampled per round,
+    so that a busy spell of the machine slows all of them, not one."""
+    samples = {label: _calibrate(call, args, timing) for label, call in calls.items()}
+    while sampled := [label for label, s in samples.items() if s.wanted(timing)]:
+        for label in sampled:
+            samples[label].add(_sample_ns(calls[label], args, samples[label].batch))
+    return {label: min(s.per_call) / 1e3 for label, s in samples.items()}
 
 
 # -- checking results (trees: floats, arrays and tuples of them) ------------------------------
 
 
-def _leaves(tree: Any) -> list[np.ndarray]:
+def _flatten(tree: Any) -> list[Any]:
     if isinstance(tree, tuple | list):
-        return [leaf for t in tree for leaf in _leaves(t)]
-    return [np.asarray(tree, dtype=float)]
+        return [leaf for t in tree for leaf in _flatten(t)]
+    return [tree]
+
+
+def _leaves(tree: Any) -> list[np.ndarray]:
+    return [np.asarray(leaf, dtype=float) for leaf in _flatten(tree)]
 
 
 def _close(got: Any, want: Any, rtol: float) -> bool:
@@ -291,12 +326,13 @@ class Peers:
 
     def __init__(self, backend: str) -> None:
         self.backend = backend
-        self.numba, self.jax = optional("numba"), optional("jax")
+        self.numba, self.jax, self.torch = (optional(m) for m in OPTIONAL)
         if self.jax is not None:
             self.jax.config.update("jax_enable_x64", True)  # float64, as Python and tapeless
 
     def installed(self, peer: str) -> bool:
-        return peer not in ("numba", "jax") or getattr(self, peer) is not None
+        module = NEEDS.get(peer, peer)
+        return module not in OPTIONAL or getattr(self, module) is not None
 
     def version(self, peer: str) -> str:
         module = getattr(self, peer)
@@ -324,6 +360,18 @@ class Peers:
             out.append((True, partial(self.jit, fn, static, wrt)))
         return out
 
+    def build_jax_scan(self, wl: Workload, grad: bool) -> list[Candidate]:
+        """jax.jit(jax.grad) of the workload's lax.scan port, where array_ports has one."""
+        scan_ports = array_ports.make_jax_scan_ports()
+        if not grad or wl.name not in scan_ports:
+            return []
+        fn, static = scan_ports[wl.name]
+        return [(True, partial(self.jit, fn, static, wl.wrt))]
+
+    def build_torch(self, wl: Workload, grad: bool) -> list[Candidate]:
+        """Forward and backward in PyTorch eager mode (no forward alone: eager is NumPy's)."""
+        return [(False, partial(self.torch_grad, wl))] if grad else []
+
     def build_tapeless(self, wl: Workload, grad: bool) -> list[Candidate]:
         """compile(fn) or compile(grad(fn, wrt)) on the backend measured."""
         target = partial(tapeless.grad, wl.fn, wl.wrt) if grad else lambda: wl.fn
@@ -337,13 +385,35 @@ class Peers:
         """jax.jit of fn (or of its gradient wrt `wrt`) that waits for its result."""
         assert self.jax is not None
         jitted = self.jax.jit(fn if wrt is None else self.jax.grad(fn, wrt), static_argnums=static)
-        return lambda *a: jitted(*a).block_until_ready()
+        return lambda *a: self.jax.block_until_ready(jitted(*a))
+
+    def torch_grad(self, wl: Workload) -> Callable[..., Any]:
+        """The gradient of the workload's own source on torch tensors (array_ports.torch_numpy),
+        by torch.autograd.grad; it takes and returns NumPy arrays (shared, not copied)."""
+        assert self.torch is not None
+        torch = self.torch
+        fn = wl.rebound({"np": array_ports.torch_numpy(torch)})
+
+        def call(*args: Any) -> Any:
+            tensors = [_tree_map(torch.from_numpy, a) for a in args]
+            leaves = [t.requires_grad_() for t in _flatten(tensors[wl.wrt])]
+            grads = iter(torch.autograd.grad(fn(*tensors), leaves))
+            return _tree_map(lambda _: next(grads).numpy(), tensors[wl.wrt])
+
+        return call
 
 
 #: The main table's columns: (heading, peer, gradient?).
 COLUMNS = (
     ("python", "python", False), ("numba fwd", "numba", False), ("numba hand grad", "numba", True),
     ("jax.jit fwd", "jax", False), ("jax.jit grad", "jax", True),
+    ("tapeless fwd", "tapeless", False), ("tapeless grad", "tapeless", True),
+)
+#: The array table's columns: NumPy is the workload as written; no Numba gradient but a hand one.
+ARRAY_COLUMNS = (
+    ("numpy", "python", False), ("numba fwd", "numba", False), ("numba hand grad", "numba", True),
+    ("jax.jit fwd", "jax", False), ("jax.jit grad", "jax", True),
+    ("jax scan grad", "jax_scan", True), ("torch eager grad", "torch", True),
     ("tapeless fwd", "tapeless", False), ("tapeless grad", "tapeless", True),
 )
 OVERHEAD_COLUMNS = (("python", "python", False), ("numba", "numba", False),
@@ -468,18 +538,20 @@ DOC_HEAD = """\
 Generated by `make bench BENCH_ARGS="--write docs/performance.md"` from one run on the machine
 named below; to change it, change benchmarks/peers.py and run that again.
 
-**Running it.** `make bench` creates `.venv-bench` (tapeless, numba, jax; never `.venv`) and runs
-`benchmarks/peers.py`; `BENCH_ARGS` passes its options: `--quick` (fewer samples, deep cases at
-10^6), `--smoke` (one call each, to check the harness: the figures mean nothing), `--only
-poly,loop_sum`, `--deep N` (depth of the deep cases; 0 skips them), `--backend interp`, `--write
-PATH`. `benchmarks/deep.py` runs the deep cases alone; `benchmarks/call_overhead.py` compares
+**Running it.** `make bench` creates `.venv-bench` (tapeless, numba, jax, torch's CPU build;
+never `.venv`) and runs `benchmarks/peers.py`; `BENCH_ARGS` passes its options: `--quick` (fewer
+samples, deep cases at 10^6), `--smoke` (one call each, to check the harness: the figures mean
+nothing), `--only poly,loop_sum` (`--only logistic,mlp,elementwise,rnn`: the array workloads
+alone, without the scalar sections), `--deep N` (depth of the deep cases; 0 skips them),
+`--backend interp`, `--write PATH`. `benchmarks/deep.py` runs the deep cases alone; `benchmarks/call_overhead.py` compares
 ways of calling native code.
 
 **Method.** Every result is checked before it is timed (values against Python, gradients against
 finite differences, the hand-written gradient and each other); a failure is a note, never a
-figure. A time is the best of up to 21 samples of batched calls, taken in rounds across a row's
-columns: the machine is shared with other jobs, noise only adds time, and a busy spell then slows
-every column of the row, not one (the load average is given). First calls run on fresh function
+figure. A time is the best of up to 21 samples of batched calls (fewer for a call that takes long:
+a second of samples is enough, at least three, or one call that takes a third of a second), taken
+in rounds across a row's columns: the machine is shared with other jobs, noise only adds time,
+and a busy spell then slows every column of the row, not one (the load average is given). First calls run on fresh function
 objects in a process where the harness already ran (LLVM set up, the primitives' backpropagators
 parsed). Deep cases run in a fresh process each, and the peak resident set they add (stack pages
 of the big-stack thread included) divided by the depth is the bytes per iteration.
@@ -520,36 +592,31 @@ def load() -> str:
     return "/".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def report(names: Sequence[str], requested: str, mode: str, deep_n: int | None = None) -> str:
-    """The whole Markdown report for the workloads `names`; deep cases at `deep_n` (the mode's
-    depth if None; 0: none)."""
-    backend, fallback = resolve_backend(requested)
-    p, timing, notes = Peers(backend), MODES[mode], Notes()
-    load_before = load()
+Sections = tuple[list[str], list[str]]  # (the tables with their headings, the verdicts)
+
+
+def scalar_sections(p: Peers, names: Sequence[str], timing: Timing, deep_n: int,
+                    notes: Notes) -> Sections:
+    """The scalar workloads `names` (issue 5): their table and ratios, the call overhead, their
+    first calls, the deep cases at `deep_n` (0: none; the native backend only)."""
     loaded = [Workload.load(n) for n in names]
     rows = [measure_row(p, wl, COLUMNS, timing, notes) for wl in loaded]
     trivial_wl = Workload("trivial", trivial, (0.5,), 0, (), 1.5)
     overhead = measure_row(p, trivial_wl, OVERHEAD_COLUMNS, timing, notes)
     starts = [first_calls(p, wl, r, timing, notes) for wl, r in zip(loaded, rows, strict=True)]
-    deep_n = timing.deep_n if deep_n is None else deep_n
-    measure_deep = deep_n > 0 and backend == "cpu"
+    measure_deep = deep_n > 0 and p.backend == "cpu"
     deep_rows = deep.measure(deep_n, list(deep.CASES), p.installed("numba")) if measure_deep else []
     named = list(zip(names, rows, strict=True))
     named_starts = list(zip(names, starts, strict=True))
-    return "\n".join([
-        f"Measured {time.strftime('%Y-%m-%d')} on {machine()}; load average {load_before} before,"
-        f" {load()} after. Python {platform.python_version()}, tapeless {tapeless.__version__}"
-        f" (backend {backend!r}), numba {p.version('numba')}, jax {p.version('jax')}; mode {mode}.",
-        "",
-        *fallback,
+    tables = [
         "µs per call, best of the samples:",
         "",
         *table(["workload", *(c[0] for c in COLUMNS)],
                [[n, *(r[c[0]].show() for c in COLUMNS)] for n, r in named]),
         "Ratios of the times above (targets in the headings):",
         "",
-        *table(["workload", *(f"{h} ({b})" for h, _, _, b in RATIOS)],
-               [[n, *(ratio(r, a, b)[1] for _, a, b, _ in RATIOS)] for n, r in named]),
+        *table(["workload", *(r.heading() for r in RATIOS)],
+               [[n, *targets.ratio_row(RATIOS, n, r)] for n, r in named]),
         "Call overhead of `x + 1.0`, µs per call:",
         "",
         *table([*overhead, f"tapeless / numba ({targets.OVERHEAD_BOUND})"],
@@ -562,9 +629,50 @@ def report(names: Sequence[str], requested: str, mode: str, deep_n: int | None =
         *([f"Deep loop and recursion, n = {deep_n:,} (x = {deep.X_LOOP} for loop_sum,"
            f" {deep.X_POW!r} for recursive_pow), one fresh process per case:", "",
            *deep_table(deep_rows, notes)] if measure_deep else []),
+    ]
+    return tables, targets.target_lines(named, overhead, named_starts, deep_rows)
+
+
+def array_sections(p: Peers, names: Sequence[str], timing: Timing, notes: Notes) -> Sections:
+    """The array workloads `names` (issue 6): their table and ratios."""
+    named = [(n, measure_row(p, Workload.load(n), ARRAY_COLUMNS, timing, notes)) for n in names]
+    tables = [
+        "Array workloads, µs per call, best of the samples (numpy: the workload as written;"
+        " jax scan grad: `rnn`'s loop as `lax.scan`; torch eager grad: forward and backward of"
+        " the workload's source on float64 tensors):",
+        "",
+        *table(["workload", *(c[0] for c in ARRAY_COLUMNS)],
+               [[n, *(r[c[0]].show() for c in ARRAY_COLUMNS)] for n, r in named]),
+        "Ratios of the array times above (targets in the headings):",
+        "",
+        *table(["workload", *(r.heading() for r in ARRAY_RATIOS)],
+               [[n, *targets.ratio_row(ARRAY_RATIOS, n, r)] for n, r in named]),
+    ]
+    return tables, targets.ratio_lines(ARRAY_RATIOS, named)
+
+
+def report(names: Sequence[str], requested: str, mode: str, deep_n: int | None = None) -> str:
+    """The whole Markdown report for the workloads `names`; deep cases at `deep_n` (the mode's
+    depth if None; 0: none), measured only when a scalar workload is."""
+    backend, fallback = resolve_backend(requested)
+    p, timing, notes = Peers(backend), MODES[mode], Notes()
+    load_before = load()
+    scalar, array = [n for n in names if n in SUITE], [n for n in names if n in ARRAY_SUITE]
+    deep_n = timing.deep_n if deep_n is None else deep_n
+    parts = [*([scalar_sections(p, scalar, timing, deep_n, notes)] if scalar else []),
+             *([array_sections(p, array, timing, notes)] if array else [])]
+    versions = ", ".join(f"{m} {p.version(m)}" for m in OPTIONAL)
+    return "\n".join([
+        f"Measured {time.strftime('%Y-%m-%d')} on {machine()}; load average {load_before} before,"
+        f" {load()} after. Python {platform.python_version()}, NumPy {np.__version__},"
+        f" tapeless {tapeless.__version__} (backend {backend!r}), {versions}; mode {mode}.",
+        "",
+        *fallback,
+        *(line for tables, _ in parts for line in tables),
         "Targets:",
         "",
-        *targets.target_lines(named, overhead, named_starts, deep_rows),
+        *(line for _, verdicts in parts for line in verdicts),
+        "",
         *(f"[{i}] {text}" for i, text in enumerate(notes, 1)),
     ]).rstrip() + "\n"
 
@@ -575,16 +683,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     speed = parser.add_mutually_exclusive_group()
     speed.add_argument("--quick", action="store_true", help="fewer repetitions")
     speed.add_argument("--smoke", action="store_true", help="one call each (for the tests)")
-    parser.add_argument("--only", help="comma-separated workloads, of: " + ", ".join(SUITE))
+    parser.add_argument("--only", help="comma-separated workloads, of: "
+                        + ", ".join(SUITE + ARRAY_SUITE))
     parser.add_argument("--deep", type=int, metavar="N", help="depth of the deep-loop cases"
                         " (default: 10^7, --quick 10^6, --smoke 10^4; 0: none)")
     parser.add_argument("--write", type=Path, metavar="PATH",
                         help="also write the report, under a heading, here (docs/performance.md)")
     args = parser.parse_args(argv)
-    names = SUITE if args.only is None else tuple(args.only.split(","))
-    unknown = [n for n in names if n not in SUITE]
+    known = SUITE + ARRAY_SUITE
+    names = known if args.only is None else tuple(args.only.split(","))
+    unknown = [n for n in names if n not in known]
     if unknown:
-        parser.error(f"unknown workload(s) {', '.join(unknown)}; known: {', '.join(SUITE)}")
+        parser.error(f"unknown workload(s) {', '.join(unknown)}; known: {', '.join(known)}")
     mode = "smoke" if args.smoke else "quick" if args.quick else "full"
     text = report(names, args.backend, mode, args.deep)
     sys.stdout.write(text)

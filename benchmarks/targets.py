@@ -1,4 +1,5 @@
-"""The issue-5 targets, and each one's verdict from the figures peers.py measured.
+"""The targets of issues 5 (scalar workloads) and 6 (array workloads), and each one's verdict
+from the figures peers.py measured.
 
 A verdict is 'met' when every figure measured holds, 'NOT met' when one does not or tapeless
 could not run the case, 'not measured' when nothing was; every figure is listed with it, a
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 
 def figure(x: float) -> str:
@@ -31,12 +32,40 @@ class Bound:
         return f"{'≥' if self.at_least else '≤'} {self.limit:g}"
 
 
-#: The ratios the issue sets targets for: (label, numerator column, denominator column, target).
+class Ratio(NamedTuple):
+    """A ratio an issue sets a target for: column `top`'s time over column `bottom`'s, on every
+    workload of its table, or only on those named in `only`."""
+
+    label: str
+    top: str
+    bottom: str
+    bound: Bound
+    only: tuple[str, ...] = ()
+
+    def applies(self, workload: str) -> bool:
+        return not self.only or workload in self.only
+
+    def heading(self) -> str:
+        on = f", {'/'.join(self.only)}" if self.only else ""
+        return f"{self.label} ({self.bound}{on})"
+
+
+#: The scalar workloads' ratios (issue 5).
 RATIOS = (
-    ("tapeless fwd / numba fwd", "tapeless fwd", "numba fwd", Bound(1.2)),
-    ("tapeless grad / tapeless fwd", "tapeless grad", "tapeless fwd", Bound(3)),
-    ("tapeless grad / numba hand grad", "tapeless grad", "numba hand grad", Bound(1.5)),
-    ("jax.jit grad / tapeless grad", "jax.jit grad", "tapeless grad", Bound(10, at_least=True)),
+    Ratio("tapeless fwd / numba fwd", "tapeless fwd", "numba fwd", Bound(1.2)),
+    Ratio("tapeless grad / tapeless fwd", "tapeless grad", "tapeless fwd", Bound(3)),
+    Ratio("tapeless grad / numba hand grad", "tapeless grad", "numba hand grad", Bound(1.5)),
+    Ratio("jax.jit grad / tapeless grad", "jax.jit grad", "tapeless grad", Bound(10, at_least=True)),
+)
+#: The array workloads' ratios (issue 6); "faster than" reads as ≤ 1.
+ARRAY_RATIOS = (
+    Ratio("tapeless fwd / numpy", "tapeless fwd", "numpy", Bound(1)),
+    Ratio("tapeless fwd / jax.jit fwd", "tapeless fwd", "jax.jit fwd", Bound(1)),
+    Ratio("tapeless grad / jax.jit grad", "tapeless grad", "jax.jit grad", Bound(1)),
+    Ratio("tapeless grad / tapeless fwd", "tapeless grad", "tapeless fwd", Bound(3)),
+    Ratio("tapeless grad / torch eager grad", "tapeless grad", "torch eager grad", Bound(1),
+          ("rnn",)),
+    Ratio("tapeless grad / jax scan grad", "tapeless grad", "jax scan grad", Bound(1), ("rnn",)),
 )
 OVERHEAD_BOUND = Bound(2)
 #: The first call of grad(f) and of grad(grad(f)), in ms, by derivative order.
@@ -97,14 +126,29 @@ def deep_figure(row: Any) -> str:
     return f"{figure(row.first_s)} s, {figure(row.bytes_per_iteration())} B/iteration"
 
 
+def ratio_row(ratios: Sequence[Ratio], workload: str, row: Mapping[str, Timed]) -> list[str]:
+    """A ratio table's cells for one workload: each ratio shown, '—' where it has no figure or
+    does not apply."""
+    return [ratio(row, r.top, r.bottom)[1] if r.applies(workload) else "—" for r in ratios]
+
+
+def ratio_lines(ratios: Sequence[Ratio], named: Sequence[tuple[str, Mapping[str, Timed]]]
+                ) -> list[str]:
+    """One verdict per ratio, over the rows (by workload name) it applies to."""
+    return [
+        verdict(f"`{r.label}`", r.bound, [
+            (n, ratio(row, r.top, r.bottom)[0], _tapeless_failed(row, r.top, r.bottom))
+            for n, row in named if r.applies(n)
+        ])
+        for r in ratios
+    ]
+
+
 def target_lines(named: Sequence[tuple[str, Mapping[str, Timed]]], overhead: Mapping[str, Timed],
                  starts: Sequence[tuple[str, Sequence[Any]]], deep_rows: Sequence[Any]) -> list[str]:
-    """The verdicts: the main table's rows and the overhead row by name; per workload its
-    first calls by order (peers.FirstCall); the deep.py rows."""
-    lines = []
-    for label, top, bottom, bound in RATIOS:
-        figures = [(n, ratio(r, top, bottom)[0], _tapeless_failed(r, top, bottom)) for n, r in named]
-        lines.append(verdict(f"`{label}`", bound, figures))
+    """The scalar workloads' verdicts: the main table's rows and the overhead row by name; per
+    workload its first calls by order (peers.FirstCall); the deep.py rows."""
+    lines = ratio_lines(RATIOS, named)
     lines.append(verdict("call overhead, tapeless / numba", OVERHEAD_BOUND,
                          [("x + 1.0", ratio(overhead, "tapeless", "numba")[0],
                            _tapeless_failed(overhead, "tapeless"))]))
@@ -123,8 +167,9 @@ def target_lines(named: Sequence[tuple[str, Mapping[str, Timed]]], overhead: Map
         lines.append(f"- **{'met' if ok else 'NOT met'}**: {tapeless_deep[0].n:,} iterations or"
                      " levels of recursion run natively, forward and gradient (first call; the"
                      f" memory per iteration has no bound set): {shown}")
-    return [*lines, ""]
+    return lines
 
 
-__all__ = ["DERIVATIVES", "FIRST_CALL_BOUNDS", "OVERHEAD_BOUND", "RATIOS", "Bound", "deep_figure", "figure",
-           "ratio", "target_lines", "verdict"]
+__all__ = ["ARRAY_RATIOS", "DERIVATIVES", "FIRST_CALL_BOUNDS", "OVERHEAD_BOUND", "RATIOS", "Bound",
+           "Ratio", "deep_figure", "figure", "ratio", "ratio_lines", "ratio_row", "target_lines",
+           "verdict"]

@@ -1,6 +1,6 @@
 """The peer benchmark harness (benchmarks/peers.py) runs and reports; its figures are never checked.
 
-Numba and JAX are made unimportable here, so these tests see what a machine without them sees.
+Numba, JAX and PyTorch are made unimportable here, so these tests see what a machine without them sees.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from tapeless.errors import TapelessError
 
 PEERS_PY = Path(__file__).resolve().parents[2] / "benchmarks" / "peers.py"
 SCALAR = ("poly", "loop_sum", "newton_sqrt", "recursive_pow", "closure_compose")
+ARRAY = ("logistic", "mlp", "elementwise", "rnn")
 FIGURE = re.compile(r"^[\d,]+(\.\d+)?(e[+-]\d+)?$")
 NATIVE_STAGES = ("optimize", "specialize", "lower", "llvm")
 
@@ -33,7 +34,7 @@ def peers():
 
 @pytest.fixture
 def no_peers(monkeypatch):
-    for name in ("numba", "jax"):
+    for name in ("numba", "jax", "torch"):
         monkeypatch.setitem(sys.modules, name, None)  # `import numba` raises ImportError
 
 
@@ -50,14 +51,15 @@ def tables(text: str) -> list[list[list[str]]]:
     return found
 
 
-def test_smoke_run_reports_every_scalar_workload_without_numba_or_jax(peers, no_peers, tmp_path, capsys):
+def test_smoke_run_reports_every_workload_without_numba_jax_or_torch(peers, no_peers, tmp_path, capsys):
     out = tmp_path / "perf.md"
     assert peers.main(["--smoke", "--backend", "interp", "--write", str(out)]) == 0
     text = capsys.readouterr().out
     assert out.read_text() == peers.DOC_HEAD + text
     assert "ERROR" not in text and "fails" not in text and "instead" not in text
-    main, ratios, overhead, first = tables(text)  # no deep table: the interpreter is not measured
-    for rows in (main, ratios, overhead, first):
+    # no deep table: the interpreter is not measured
+    main, ratios, overhead, first, arrays, array_ratios = tables(text)
+    for rows in (main, ratios, overhead, first, arrays, array_ratios):
         assert {len(r) for r in rows} == {len(rows[0])} and rows[1][0] == "---"
 
     head = main[0]
@@ -86,8 +88,26 @@ def test_smoke_run_reports_every_scalar_workload_without_numba_or_jax(peers, no_
             assert FIGURE.match(cell[stage]), (row, stage)
         assert all(cell[s] == "—" for s in ("optimize", "specialize", "lower", "llvm"))
 
+    assert arrays[0] == ["workload", *(c[0] for c in peers.ARRAY_COLUMNS)]
+    assert [r[0] for r in arrays[2:]] == list(ARRAY)
+    for row in arrays[2:]:
+        cell = dict(zip(arrays[0], row, strict=True))
+        for label in ("numpy", "tapeless fwd", "tapeless grad"):
+            assert FIGURE.match(cell[label]), (row, label)
+        for label in ("numba fwd", "numba hand grad", "jax.jit fwd", "jax.jit grad",
+                      "jax scan grad", "torch eager grad"):
+            assert cell[label] == "n/a (not installed)"
+    assert array_ratios[0] == ["workload", *(r.heading() for r in peers.ARRAY_RATIOS)]
+    for row in array_ratios[2:]:  # only the ratios to numpy and to tapeless fwd have figures
+        cell = dict(zip([r.label for r in peers.ARRAY_RATIOS], row[1:], strict=True))
+        for label, shown in cell.items():
+            has_figure = label in ("tapeless fwd / numpy", "tapeless grad / tapeless fwd")
+            assert bool(FIGURE.match(shown)) == has_figure and (has_figure or shown == "—")
+
     verdicts = [line for line in text.splitlines() if line.startswith("- **")]
-    assert len(verdicts) == len(peers.RATIOS) + 3  # the ratios, call overhead, two first calls
+    # the scalar ratios, call overhead, two first calls; the array ratios
+    assert len(verdicts) == len(peers.RATIOS) + 3 + len(peers.ARRAY_RATIOS)
+    assert verdicts[-1] == "- **not measured**: `tapeless grad / jax scan grad` ≤ 1: rnn not measured"
     assert verdicts[0].startswith("- **not measured**: `tapeless fwd / numba fwd` ≤ 1.2: poly")
     assert verdicts[1].startswith("- **") and "`tapeless grad / tapeless fwd` ≤ 3: poly " in verdicts[1]
 
@@ -156,6 +176,27 @@ def test_a_backend_tapeless_lacks_falls_back_to_the_interpreter(peers, no_peers,
     assert "'no-such-backend' is not in tapeless.api.BACKENDS" in text
     assert "(backend 'interp')" in text
     assert [r[0] for r in tables(text)[0][2:]] == ["poly"]
+
+
+def test_only_array_workloads_report_only_the_array_tables(peers, no_peers, capsys):
+    assert peers.main(["--smoke", "--only", "rnn,logistic", "--backend", "interp"]) == 0
+    text = capsys.readouterr().out
+    arrays, array_ratios = tables(text)
+    assert [r[0] for r in arrays[2:]] == [r[0] for r in array_ratios[2:]] == ["rnn", "logistic"]  # in the order asked
+    verdicts = [line for line in text.splitlines() if line.startswith("- **")]
+    assert len(verdicts) == len(peers.ARRAY_RATIOS)
+
+
+def test_a_peer_gradient_of_an_array_workload_is_checked_like_any_other(peers):
+    wl = peers.Workload.load("logistic")
+    notes = peers.Notes()
+    row = peers.measure_row(peers.Peers("interp"), wl, [("numpy", "python", False),
+                                                        ("tapeless grad", "tapeless", True)],
+                            peers.MODES["smoke"], notes)
+    assert not notes and row["tapeless grad"].us is not None
+    off = peers.measure("fake grad", True, [(False, lambda: lambda *a: 1.001 * row["tapeless grad"].value)],
+                        wl, notes)
+    assert off.text == "ERROR [1]" and "but central finite differences gives" in notes[0]
 
 
 def test_unknown_workload_is_a_usage_error(peers, capsys):

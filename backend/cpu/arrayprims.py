@@ -59,6 +59,19 @@ class ArrayPrimitives:
             return self.expr(blk, node)
         return self.leaf(blk, node)
 
+    def shape(self, blk: _Block, node: Node) -> list[ir.Value]:
+        """The shape of array `node` (of a fused one: from its operands', nothing computed)."""
+        if isinstance(node, Apply) and node in self.plan(blk).fused:
+            return self.a.shape_of(self.expr(blk, node))
+        return self.view(blk, node).shape
+
+    def shaped(self, blk: _Block, node: Node) -> Leaf:
+        """`node` as an operand that gives its shape only."""
+        t = self.type(blk, node)
+        assert isinstance(t, ArrayType)
+        null = ir.Constant(PTR, None)
+        return Leaf(null, t, View(t.dtype, null, null, self.shape(blk, node), []))
+
     def view(self, blk: _Block, node: Node) -> View:
         leaf = self.leaf(blk, node)
         assert leaf.view is not None
@@ -74,10 +87,10 @@ class ArrayPrimitives:
         args = node.inputs
         if element in ("zeros_like", "np_zeros_like", "np_ones_like"):
             value = 1 if element == "np_ones_like" else 0
-            return Expr("const", t.dtype, [], node, [self.leaf(blk, args[1])], constant=value)
+            return Expr("const", t.dtype, [], node, [self.shaped(blk, args[1])], constant=value)
         operands = [self.operand(blk, args[i]) for i in plan.value_operands(node)]
         if element == "unreduce":
-            return Expr("identity", "f64", operands, node, [self.leaf(blk, args[2])])
+            return Expr("identity", "f64", operands, node, [self.shaped(blk, args[2])])
         e = Expr(element, t.dtype, operands, node)
         if element == "integer_pow" and isinstance(args[2], Constant):
             e.constant = int(args[2].value)
@@ -123,7 +136,7 @@ class ArrayPrimitives:
         if not isinstance(lt, ArrayType):
             value, _ = self.a.reduce(self.leaf(blk, d), "add", None, node, False)
             return self.f.ops.to_f64(value, "f64")
-        like_shape = self.view(blk, like).shape
+        like_shape = self.shape(blk, like)
         if not isinstance(dt, ArrayType) or dt.ndim != lt.ndim:
             leaf = self.leaf(blk, d)
             return self.a.pack(self.a.sum_to_shape(leaf.view or leaf.value, dt, like_shape))
@@ -156,7 +169,7 @@ class ArrayPrimitives:
                 shape.append(n)
                 strides.append(s)
             leaf = self.a.leaf_of(View(v.dtype, v.mem, v.data, shape, strides))
-        e = Expr("identity", "f64", [leaf], node, [self.leaf(blk, like)])
+        e = Expr("identity", "f64", [leaf], node, [self.shaped(blk, like)])
         shape = self.a.shape_of(e)
         result = self.a.new("f64", shape)
         self.a.loop(e, shape, Sink("store", out=result))
@@ -297,7 +310,7 @@ class ArrayPrimitives:
 
     def _shape(self, blk: _Block, node: Apply, out: AbstractType) -> ir.Value:
         t = self.type(blk, node.inputs[1])
-        shape = self.view(blk, node.inputs[1]).shape if isinstance(t, ArrayType) else []
+        shape = self.shape(blk, node.inputs[1]) if isinstance(t, ArrayType) else []
         value: ir.Value = ir.Constant(ltype(out), None)
         for i, n in enumerate(shape):
             value = self.b.insert_value(value, n, i)
@@ -311,7 +324,7 @@ class ArrayPrimitives:
         t = self.type(blk, node.inputs[1])
         if not isinstance(t, ArrayType):
             return ir.Constant(I64, 1)
-        return self.a.size(self.view(blk, node.inputs[1]).shape)
+        return self.a.size(self.shape(blk, node.inputs[1]))
 
     def constructor(self, blk: _Block, node: Apply, out: AbstractType, value: ir.Value | float) -> ir.Value:
         assert isinstance(out, ArrayType)

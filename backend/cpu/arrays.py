@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 
 from llvmlite import ir
 
-from tapeless.backend.cpu import runtime
+from tapeless.backend.cpu import memory, runtime
 from tapeless.backend.cpu.elementwise import ElementOps, small_power
 from tapeless.backend.cpu.scalars import F64, I1, I32, I64
 from tapeless.ir.nodes import Apply
@@ -142,16 +142,8 @@ class ArrayOps:
         return value
 
     def runtime_function(self, name: str) -> ir.Function:
-        module = self.f.m.module
-        fn = module.globals.get(name)
-        if fn is None:
-            types = {
-                "tl_array_alloc": ir.FunctionType(PTR, [I64]),
-                "tl_array_free": ir.FunctionType(ir.VoidType(), [PTR]),
-            }
-            fn = ir.Function(module, types[name], name)
-        assert isinstance(fn, ir.Function)
-        return fn
+        """`memory.py`'s function `name`, declared in this module."""
+        return memory.declare(self.f.m.module, name)
 
     # -- reference counts ---------------------------------------------------------------
     def incref(self, value: ir.Value, t: AbstractType) -> None:
@@ -187,7 +179,7 @@ class ArrayOps:
             count = b.sub(b.load(mem, typ=I64), ir.Constant(I64, 1))
             b.store(count, mem)
             with b.if_then(b.icmp_signed("==", count, ir.Constant(I64, 0))):
-                b.call(self.runtime_function("tl_array_free"), [mem])
+                b.call(self.runtime_function(memory.FREE), [mem])
 
     # -- making arrays --------------------------------------------------------------------
     def size(self, shape: Sequence[ir.Value]) -> ir.Value:
@@ -208,7 +200,7 @@ class ArrayOps:
         """A new C-contiguous array (one reference, contents undefined)."""
         b = self.b
         nbytes = b.mul(self.size(shape), ir.Constant(I64, ITEMSIZE[dtype]))
-        mem = b.call(self.runtime_function("tl_array_alloc"), [nbytes])
+        mem = b.call(self.runtime_function(memory.ALLOC), [nbytes])
         self.f.ops.raise_if(b.icmp_unsigned("==", b.ptrtoint(mem, I64), ir.Constant(I64, 0)), OUT_OF_MEMORY)
         data = b.gep(mem, [ir.Constant(I64, HEADER)], source_etype=I8)
         return View(dtype, mem, data, list(shape), self.c_strides(dtype, shape))

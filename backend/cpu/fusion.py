@@ -6,10 +6,15 @@
   (`primtypes.ELEMENTWISE`, and AD's `gadd`, `zeros_like`, `unreduce` over all
   axes, `sens_like` where no broadcasting can have happened) whose result is
   an array. `element(node)` names its element code.
-- An elementwise node is *fused* into its only user when that user is an
-  elementwise node of the same graph taking it as an operand, or a reduction
-  over all axes (`np.sum(x * y)`): it gets no array of its own; the user's
-  loop computes its elements (`arrays.Expr`).
+- An elementwise node is *fused* when every use reads its elements in a loop
+  of the same graph (an elementwise node taking it as an operand, or a
+  reduction over all axes, `np.sum(x * y)`) or reads its shape only
+  (`zeros_like(x)`, `x.shape`, the `like` of AD's `unreduce`/`sens_like`):
+  it gets no array of its own; each loop that reads it computes its elements
+  (`arrays.Expr`), and its shape comes from its operands'. A node read by two
+  loops is fused only when it is cheap (`CHEAP`: arithmetic, comparisons,
+  broadcasts of a scalar), since both compute it; an `exp` read twice is
+  stored once.
 - *Shape classes* prove shapes equal without running: the class of an
   elementwise result is the union of its operands' (broadcasting is
   associative, commutative and idempotent, so equal unions mean equal
@@ -28,6 +33,21 @@ from tapeless.ir.types import ArrayType
 
 #: Full reductions a fused expression can feed: (primitive, axis input position).
 REDUCTIONS = {"np_sum": "add", "np_mean": "add", "np_max": "max", "np_min": "min"}
+#: (primitive, input position) of the uses that read an operand's shape only.
+SHAPE_USES = frozenset(
+    {
+        ("zeros_like", 1), ("np_zeros_like", 1), ("np_ones_like", 1), ("unreduce", 2),
+        ("sens_like", 2), ("shape", 1), ("size", 1), ("ndim", 1),
+    }
+)  # fmt: skip
+#: Element code cheaper to compute again in each loop that reads it than to store.
+CHEAP = frozenset(
+    {
+        "add", "sub", "mul", "neg", "pos", "np_negative", "identity", "unreduce", "zeros_like",
+        "np_zeros_like", "np_ones_like", "np_square", "np_abs", "np_maximum", "np_minimum",
+        "eq", "ne", "lt", "le", "gt", "ge", "np_where", "sign_of", "positive_part", "integer_pow",
+    }
+)  # fmt: skip
 
 
 def primitive_of(node: Node) -> Primitive | None:
@@ -53,7 +73,10 @@ class Plan:
         self.elements: dict[Apply, str] = {}
         for node in self.schedule:
             self._classify(node)
-        self.fused = {n for n in self.elements if self._fusable(n)}
+        self.fused: set[Apply] = set()
+        for node in self.schedule:  # operands first: `_cheap` reads their decisions
+            if node in self.elements and self._fusable(node):
+                self.fused.add(node)
 
     def type(self, node: Node) -> object:
         return self.spec.type_of(self.inst, node)
@@ -104,15 +127,34 @@ class Plan:
         return list(range(1, len(node.inputs)))
 
     def _fusable(self, node: Apply) -> bool:
-        if len(node.uses) != 1:
-            return False
-        ((user, index),) = node.uses
-        if not isinstance(user, Apply) or user.graph is not node.graph:
-            return False
+        """Whether `node` gets no array: every use reads its elements in a loop of
+        this graph (at most one, unless it is cheap to compute again) or its shape."""
+        reads = 0
+        for user, index in node.uses:
+            if not isinstance(user, Apply) or user.graph is not node.graph:
+                return False
+            p = primitive_of(user)
+            if p is not None and (p.name, index) in SHAPE_USES:
+                continue
+            if not self._reads_elements(user, index):
+                return False
+            reads += 1
+        return reads <= 1 or self._cheap(node)
+
+    def _reads_elements(self, user: Apply, index: int) -> bool:
+        """Whether `user` reads input `index` element by element in its loop."""
         if user in self.elements:
             return index in self.value_operands(user)
         p = primitive_of(user)
         return p is not None and p.name in REDUCTIONS and index == 1 and is_none(user.inputs[2])
+
+    def _cheap(self, node: Apply) -> bool:
+        """Whether computing `node`'s elements again in each loop costs less than storing
+        them: cheap element code whose fused operands are cheap too."""
+        if self.elements[node] not in CHEAP:
+            return False
+        operands = (node.inputs[i] for i in self.value_operands(node))
+        return all(x not in self.fused or self._cheap(x) for x in operands if isinstance(x, Apply))
 
 
 __all__ = ["REDUCTIONS", "Plan", "is_none", "primitive_of"]

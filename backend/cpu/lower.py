@@ -1,7 +1,7 @@
 """LLVM lowering of a `Specialization`: closure conversion, tail calls as jumps.
 
 Expects: a specialization whose root's arguments and result are data
-(scalars, None, tuples of those). Guarantees: one LLVM module with
+(scalars, None, arrays, tuples of those). Guarantees: one LLVM module with
 
 - one function per instance, `i32 f(ptr env, <params>..., ptr out)`: it
   returns a status (0, or an error code of `runtime`), writes its result to
@@ -11,7 +11,9 @@ Expects: a specialization whose root's arguments and result are data
   calls the root, stores the result's leaves in 8-byte slots and releases
   what the call allocated in the arena.
 
-Representation: f64/i64/bool are double/i64/i1; tuples are structs; None and
+Representation: f64/i64/bool are double/i64/i1; arrays are views
+(`arrays.py`), reference counted as `_Frame` says, their operations lowered
+by `arrayprims.py` with the loops `fusion.Plan` decides; tuples are structs; None and
 AD environment keys are empty structs; an AD environment (`EnvRecord`) is a
 struct of {i1 present, value} per key its type may hold, and one stored in
 another's slot a pointer to an arena copy (null when absent) of the program's
@@ -43,7 +45,7 @@ import llvmlite.binding as llvm
 import networkx as nx
 from llvmlite import ir
 
-from tapeless.backend.cpu import jit, memory, runtime
+from tapeless.backend.cpu import arena, jit, memory, runtime
 from tapeless.backend.cpu.arrayprims import ArrayPrimitives
 from tapeless.backend.cpu.arrays import ArrayOps, Expr, Sink, holds_array
 from tapeless.backend.cpu.fusion import Plan
@@ -74,7 +76,6 @@ from tapeless.ir.nodes import Apply, Constant, Graph, Node
 from tapeless.ir.primitives import Primitive
 from tapeless.ir.types import AbstractType, ArrayType, NoneType, Scalar, TupleType
 
-CHUNK = 1 << 20
 _LEAF_TYPES: dict[str, ir.Type] = {**LTYPES, "ptr": PTR}
 
 
@@ -147,12 +148,10 @@ class _Frame:
         self.last: dict[Node, int] = {}
 
         def at(node: Apply) -> int:
-            while node in plan.fused:
-                (use,) = node.uses
-                user = use[0]
-                assert isinstance(user, Apply)
-                node = user
-            return position.get(node, self.END)  # (a loop of the tail's node)
+            """Where `node` is computed: a fused node in each node that reads it."""
+            if node not in plan.fused:
+                return position.get(node, self.END)  # (the tail's node)
+            return max(at(user) for user, _ in node.uses if isinstance(user, Apply))
 
         for node in body:
             for x in self.reads(node):
@@ -313,120 +312,18 @@ class ModuleLowering:
 
     # -- the runtime: state, arena ----------------------------------------------------
     def state_slot(self, builder: ir.IRBuilder, slot: int) -> ir.Value:
-        address = ir.Constant(I64, runtime.STATE_ADDRESS + 8 * slot)
-        return builder.inttoptr(address, PTR)
+        return arena.state_slot(builder, slot)
 
     def _runtime(self) -> None:
-        self.malloc = ir.Function(self.module, ir.FunctionType(PTR, [I64]), "malloc")
-        self.free = ir.Function(self.module, ir.FunctionType(ir.VoidType(), [PTR]), "free")
         self.frameaddress = ir.Function(
             self.module, ir.FunctionType(PTR, [I32]), "llvm.frameaddress.p0"
         )
-        self._arena_grow()
-        self._arena_alloc()
-        self._arena_release()
-
-    def _arena_grow(self) -> None:
-        """`ptr grow(i64 size)`: a new chunk (the spare one if it fits), or null."""
-        fn = self.arena_grow = ir.Function(self.module, ir.FunctionType(PTR, [I64]), "arena_grow")
-        fn.linkage = "internal"
-        fn.attributes.add("noinline")
-        b = ir.IRBuilder(fn.append_basic_block("entry"))
-        (size,) = fn.args
-        total = b.add(size, ir.Constant(I64, 16))
-        big = b.icmp_unsigned(">", total, ir.Constant(I64, CHUNK))
-        length = b.select(big, total, ir.Constant(I64, CHUNK))
-        chunk = b.call(self.malloc, [length])
-        fail = fn.append_basic_block("fail")
-        ok = fn.append_basic_block("ok")
-        b.cbranch(is_null(b, chunk), fail, ok)
-        b.position_at_end(fail)
-        b.ret(ir.Constant(PTR, None))
-        b.position_at_end(ok)
-        chunks = self.state_slot(b, runtime.ARENA_CHUNKS)
-        b.store(b.load(chunks, typ=I64), chunk)
-        b.store(b.ptrtoint(chunk, I64), chunks)
-        base = b.add(b.ptrtoint(chunk, I64), ir.Constant(I64, 16))
-        b.store(b.add(base, size), self.state_slot(b, runtime.ARENA_PTR))
-        b.store(b.add(b.ptrtoint(chunk, I64), length), self.state_slot(b, runtime.ARENA_END))
-        b.ret(b.inttoptr(base, PTR))
-
-    def _arena_alloc(self) -> None:
-        fn = self.arena_alloc = ir.Function(self.module, ir.FunctionType(PTR, [I64]), "arena_alloc")
-        fn.linkage = "internal"
-        b = ir.IRBuilder(fn.append_basic_block("entry"))
-        (size,) = fn.args
-        ptr_slot = self.state_slot(b, runtime.ARENA_PTR)
-        p = b.load(ptr_slot, typ=I64)
-        end = b.load(self.state_slot(b, runtime.ARENA_END), typ=I64)
-        np_ = b.add(p, size)
-        fits = b.and_(b.icmp_unsigned("<=", np_, end), b.icmp_unsigned("!=", p, ir.Constant(I64, 0)))
-        fast = fn.append_basic_block("fast")
-        slow = fn.append_basic_block("slow")
-        b.cbranch(fits, fast, slow)
-        b.position_at_end(fast)
-        b.store(np_, ptr_slot)
-        b.ret(b.inttoptr(p, PTR))
-        b.position_at_end(slow)
-        b.ret(b.call(self.arena_grow, [size]))
-
-    def _arena_release(self) -> None:
-        """`void release(i64 chunks, i64 ptr, i64 end, i64 keep)`: drop the arrays kept since
-        the mark, then free the chunks added since it."""
-        fn = self.arena_release = ir.Function(
-            self.module, ir.FunctionType(ir.VoidType(), [I64, I64, I64, I64]), "arena_release"
-        )
-        fn.linkage = "internal"
-        saved_chunks, saved_ptr, saved_end, saved_keep = fn.args
-        b = ir.IRBuilder(fn.append_basic_block("entry"))
-        kept = self.state_slot(b, runtime.ARENA_KEEP)
-        self._walk(b, fn, kept, saved_keep, "drop", lambda item: _decref(self, b, b.load(
-            b.gep(item, [ir.Constant(I64, 8)], source_etype=ir.IntType(8)), typ=PTR)))
-        chunks = self.state_slot(b, runtime.ARENA_CHUNKS)
-        self._walk(b, fn, chunks, saved_chunks, "free", lambda item: b.call(self.free, [item]))
-        b.store(saved_ptr, self.state_slot(b, runtime.ARENA_PTR))
-        b.store(saved_end, self.state_slot(b, runtime.ARENA_END))
-        b.ret_void()
-
-    def _walk(self, b: ir.IRBuilder, fn: ir.Function, head_slot: ir.Value, stop: ir.Value, name: str, each: Callable[[ir.Value], object]) -> None:
-        """Pop the list at `head_slot` (its first word links the next) down to `stop`,
-        calling `each` on every item after unlinking it."""
-        head = fn.append_basic_block(f"{name}_head")
-        body = fn.append_basic_block(f"{name}_body")
-        done = fn.append_basic_block(f"{name}_done")
-        b.branch(head)
-        b.position_at_end(head)
-        current = b.load(head_slot, typ=I64)
-        b.cbranch(b.icmp_unsigned("==", current, stop), done, body)
-        b.position_at_end(body)
-        item = b.inttoptr(current, PTR)
-        b.store(b.load(item, typ=I64), head_slot)
-        each(item)
-        b.branch(head)
-        b.position_at_end(done)
+        self.arena = arena.Arena(self.module)
+        self.arena_alloc = self.arena.alloc
+        self.arena_release = self.arena.release
 
     def arena_keep(self) -> ir.Function:
-        """`void keep(ptr mem)`: the arena holds one reference to `mem` (null: nothing)
-        until the outermost call returns. Out of memory here is fatal to that reference
-        only: it is dropped at once (the closure still holds the array until then)."""
-        fn = self.module.globals.get("arena_keep")
-        if isinstance(fn, ir.Function):
-            return fn
-        fn = ir.Function(self.module, ir.FunctionType(ir.VoidType(), [PTR]), "arena_keep")
-        fn.linkage = "internal"
-        b = ir.IRBuilder(fn.append_basic_block("entry"))
-        (mem,) = fn.args
-        with b.if_then(is_null(b, mem)):
-            b.ret_void()
-        item = b.call(self.arena_alloc, [ir.Constant(I64, 16)])
-        with b.if_then(is_null(b, item), likely=False):
-            b.ret_void()
-        kept = self.state_slot(b, runtime.ARENA_KEEP)
-        b.store(b.load(kept, typ=I64), item)
-        b.store(mem, b.gep(item, [ir.Constant(I64, 8)], source_etype=ir.IntType(8)))
-        b.store(b.ptrtoint(item, I64), kept)
-        b.ret_void()
-        return fn
+        return self.arena.keep()
 
     # -- the entry --------------------------------------------------------------------
     def _entry(self) -> None:
@@ -892,17 +789,6 @@ class _EnvGadd(ValueOps):
         b.store(self.box(total, layout), out)
         b.ret(ir.Constant(I32, 0))
         self.finish()
-
-
-def _decref(m: ModuleLowering, b: ir.IRBuilder, mem: ir.Value) -> None:
-    """Drop one reference to array block `mem` (freed at zero) in a runtime function."""
-    count = b.sub(b.load(mem, typ=I64), ir.Constant(I64, 1))
-    b.store(count, mem)
-    with b.if_then(b.icmp_signed("==", count, ir.Constant(I64, 0))):
-        fn = m.module.globals.get("tl_array_free")
-        if fn is None:
-            fn = ir.Function(m.module, ir.FunctionType(ir.VoidType(), [PTR]), "tl_array_free")
-        b.call(fn, [mem])
 
 
 def _clean(name: str) -> str:

@@ -24,13 +24,14 @@ from tapeless.backend.cpu.values import ltype
 from tapeless.errors import TypeInferenceError
 from tapeless.ir.nodes import Apply, Constant, Node
 from tapeless.ir.primitives import Primitive
-from tapeless.ir.types import AbstractType, ArrayType, Scalar, TupleType
+from tapeless.ir.types import AbstractType, ArrayType, Scalar, SliceType, TupleType
 
 if TYPE_CHECKING:
     from tapeless.backend.cpu.lower import FunctionLowering, _Block
 
 BAD_RESHAPE = (ValueError, "cannot reshape an array into a shape of a different size")
 BAD_INDEX = (IndexError, "index out of bounds for an array axis")
+ZERO_STEP = (ValueError, "slice step cannot be zero")
 NEGATIVE_DIMENSION = (ValueError, "negative dimensions are not allowed")
 
 
@@ -387,22 +388,55 @@ class ArrayPrimitives:
             else [index]
         )
         kinds = index_type.elements if isinstance(index_type, TupleType) else (index_type,)
-        if len(parts) > v.ndim:
+        if len(parts) > v.ndim:  # (the type rule refuses it first)
             raise TypeInferenceError(
                 f"too many indices for an array of rank {v.ndim}", node.loc, construct="indexing"
             )
         offset: ir.Value = ir.Constant(I64, 0)
+        shape: list[ir.Value] = []
+        strides: list[ir.Value] = []
         for k, (i, kind) in enumerate(zip(parts, kinds, strict=True)):
-            i = self.f.ops.to_i64(i, kind.kind if isinstance(kind, Scalar) else "i64")
             n = v.shape[k]
+            if isinstance(kind, SliceType):
+                start, length, step = self.slice_indices(i, n)
+                offset = b.add(offset, b.mul(start, v.strides[k]))
+                shape.append(length)
+                strides.append(b.mul(step, v.strides[k]))
+                continue
+            i = self.f.ops.to_i64(i, kind.kind if isinstance(kind, Scalar) else "i64")
             i = b.select(b.icmp_signed("<", i, ir.Constant(I64, 0)), b.add(i, n), i)
             self.f.ops.raise_if(b.icmp_unsigned(">=", i, n), BAD_INDEX)
             offset = b.add(offset, b.mul(i, v.strides[k]))
         data = self.a.at(v.data, offset)
         rest = len(parts)
-        if rest == v.ndim:
+        if rest == v.ndim and not shape:
             return data
-        return View(v.dtype, v.mem, data, v.shape[rest:], v.strides[rest:])
+        return View(v.dtype, v.mem, data, shape + v.shape[rest:], strides + v.strides[rest:])
+
+    def slice_indices(self, s: ir.Value, n: ir.Value) -> tuple[ir.Value, ir.Value, ir.Value]:
+        """(first index, length, step) of slice `s` on an axis of length `n`, as Python's
+        `slice.indices` gives them; a zero step is a `ValueError`."""
+        b = self.b
+        zero, one = ir.Constant(I64, 0), ir.Constant(I64, 1)
+        start, stop, step = (b.extract_value(s, i) for i in range(3))
+        has_start, has_stop = b.extract_value(s, 3), b.extract_value(s, 4)
+        self.f.ops.raise_if(b.icmp_signed("==", step, zero), ZERO_STEP)
+        up = b.icmp_signed(">", step, zero)
+        low = b.select(up, zero, ir.Constant(I64, -1))
+        high = b.select(up, n, b.sub(n, one))
+
+        def clamp(x: ir.Value, given: ir.Value, default: ir.Value) -> ir.Value:
+            x = b.select(b.icmp_signed("<", x, zero), b.add(x, n), x)
+            x = b.select(b.icmp_signed("<", x, low), low, x)
+            x = b.select(b.icmp_signed(">", x, high), high, x)
+            return b.select(given, x, default)
+
+        first = clamp(start, has_start, b.select(up, zero, high))
+        last = clamp(stop, has_stop, b.select(up, n, ir.Constant(I64, -1)))
+        span = b.select(up, b.sub(last, first), b.sub(first, last))
+        size = b.select(up, step, b.sub(zero, step))
+        count = b.sdiv(b.add(span, b.sub(size, one)), size)
+        return first, b.select(b.icmp_signed(">", span, zero), count, zero), step
 
 
 def column(v: View) -> View:

@@ -306,10 +306,11 @@ class ArrayOps:
         return ir.Constant(I64, {"add": 0, "max": -(2**63), "min": 2**63 - 1}[op])
 
     def _contiguous(self, leaves: list[Leaf], shape: Sequence[ir.Value], sink: Sink) -> ir.Value:
+        """Whether every operand, and the array stored into, is C-contiguous of `shape`."""
         b = self.b
         ok: ir.Value = ir.Constant(I1, 1)
-        for leaf in leaves:
-            v = leaf.view
+        views = [leaf.view for leaf in leaves] + ([sink.out] if sink.out is not None else [])
+        for v in views:
             assert v is not None
             if v.ndim != len(shape):
                 return ir.Constant(I1, 0)

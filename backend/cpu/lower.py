@@ -66,6 +66,7 @@ from tapeless.backend.cpu.specialize import (
 from tapeless.backend.cpu.values import (
     EMPTY,
     PTR,
+    SLICE,
     ValueOps,
     constant_value,
     is_null,
@@ -719,6 +720,8 @@ class FunctionLowering(ValueOps):
                 self.arrays.incref(a, types[i])
                 value = b.insert_value(value, a, i)
             return value
+        if name == "make_slice":
+            return self.make_slice(args, types)
         if name == "getitem":
             value = self.getitem(node, args, types)
             self.arrays.incref(value, out)
@@ -753,6 +756,17 @@ class FunctionLowering(ValueOps):
         kinds = [t.kind for t in types if isinstance(t, Scalar)]
         assert isinstance(out, Scalar) and len(kinds) == len(types)
         return self.ops.emit(name, args, kinds, out.kind)
+
+    def make_slice(self, args: list[ir.Value], types: list[AbstractType]) -> ir.Value:
+        """slice(start, stop, step) (`values.SLICE`): a bound that is None is absent."""
+        b = self.b
+        value: ir.Value = ir.Constant(SLICE, [ir.Constant(I64, 0), ir.Constant(I64, 0), ir.Constant(I64, 1), ir.Constant(ir.IntType(1), 0), ir.Constant(ir.IntType(1), 0)])
+        for i, (a, t) in enumerate(zip(args, types, strict=False)):
+            if isinstance(t, Scalar):
+                value = b.insert_value(value, self.ops.to_i64(a, t.kind), i)
+                if i < 2:
+                    value = b.insert_value(value, ir.Constant(ir.IntType(1), 1), 3 + i)
+        return value
 
     def getitem(self, node: Apply, args: list[ir.Value], types: list[AbstractType]) -> ir.Value:
         t = types[0]

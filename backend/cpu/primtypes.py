@@ -28,7 +28,7 @@ from tapeless.backend.cpu.specialize import (
 from tapeless.errors import TapelessError, TapelessTypeError, TypeInferenceError
 from tapeless.ir.nodes import Apply, Constant
 from tapeless.ir.primitives import PRIMITIVES, Primitive
-from tapeless.ir.types import AbstractType, ArrayType, NoneType, Scalar, TupleType
+from tapeless.ir.types import AbstractType, ArrayType, NoneType, Scalar, SliceType, TupleType
 
 Rule = Callable[[Apply, list[AbstractType]], AbstractType]
 
@@ -195,9 +195,16 @@ def _array_index(node: Apply, args: list[AbstractType]) -> AbstractType:
     """`x[i]`, `x[i, j]`: ints select along the leading axes (a view, or an element)."""
     index = args[1]
     parts = index.elements if isinstance(index, TupleType) else (index,)
-    if not all(part in (I64, BOOL) for part in parts):
-        raise _unsupported(node, "indexing an array by anything but ints (slices are not native yet)")
+    if not all(part in (I64, BOOL) or isinstance(part, SliceType) for part in parts):
+        raise _unsupported(node, "indexing an array by anything but ints and slices")
     return _array_primitive(PRIMITIVES["getitem"], node, args)
+
+
+def _make_slice(node: Apply, args: list[AbstractType]) -> AbstractType:
+    for t in args:
+        if t not in (I64, BOOL) and not isinstance(t, NoneType):
+            raise _unsupported(node, f"a slice bound that is {describe(t)}")
+    return SliceType()
 
 
 def _len(node: Apply, args: list[AbstractType]) -> AbstractType:
@@ -349,6 +356,7 @@ def _env_getitem(node: Apply, args: list[AbstractType], layout: EnvLayout) -> Ab
 
 _SPECIAL: dict[str, Rule] = {
     "make_tuple": _make_tuple,
+    "make_slice": _make_slice,
     "getitem": _getitem,
     "len": _len,
     "unpack_check": _unpack_check,

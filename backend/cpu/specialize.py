@@ -32,7 +32,7 @@ from tapeless.ir.analysis import Analysis, analyze
 from tapeless.ir.nodes import Apply, Constant, Graph, Node
 from tapeless.ir.primitives import Primitive
 from tapeless.ir.prims.ad import Env, EnvKey
-from tapeless.ir.types import AbstractType, ArrayType, NoneType, Scalar, TupleType
+from tapeless.ir.types import AbstractType, ArrayType, NoneType, Scalar, SliceType, TupleType
 
 #: The NumPy dtypes of native arrays and their kinds.
 NATIVE_DTYPES = {np.dtype(np.float64): "f64", np.dtype(np.int64): "i64", np.dtype(np.bool_): "bool"}
@@ -239,6 +239,8 @@ def constant_type(value: Any, node: Node | None = None) -> AbstractType:
             return env_record(types)
     if isinstance(value, tuple):
         return TupleType(tuple(constant_type(v, node) for v in value))
+    if isinstance(value, slice) and all(v is None or type(v) is int for v in (value.start, value.stop, value.step)):
+        return SliceType()
     if isinstance(value, np.ndarray) and value.dtype in NATIVE_DTYPES and value.dtype.isnative:
         return ArrayType(NATIVE_DTYPES[value.dtype], value.ndim)
     raise TypeInferenceError(

@@ -29,13 +29,15 @@ from tapeless.backend.cpu.specialize import (
 )
 from tapeless.errors import InternalError
 from tapeless.ir.prims.ad import Env
-from tapeless.ir.types import AbstractType, ArrayType, NoneType, Scalar, TupleType
+from tapeless.ir.types import AbstractType, ArrayType, NoneType, Scalar, SliceType, TupleType
 
 if TYPE_CHECKING:
     from tapeless.backend.cpu.lower import ModuleLowering
 
 PTR = ir.PointerType()
 EMPTY = ir.LiteralStructType([])
+#: A slice: {start, stop, step, has start, has stop} (a step left out is 1).
+SLICE = ir.LiteralStructType([I64, I64, I64, I1, I1])
 OUT_OF_MEMORY = (MemoryError, "out of memory for closures in native code")
 
 
@@ -49,6 +51,8 @@ def ltype(t: AbstractType) -> ir.Type:
         return EMPTY
     if isinstance(t, ArrayType):
         return array_ltype(t)
+    if isinstance(t, SliceType):
+        return SLICE
     if isinstance(t, BoxedEnv):
         return PTR
     if isinstance(t, EnvRecord):
@@ -256,7 +260,17 @@ def constant_value(t: AbstractType, value: object) -> ir.Constant:
         )
     if isinstance(t, ArrayType):
         return _array_constant(t, value)
+    if isinstance(t, SliceType):
+        assert isinstance(value, slice)
+        return slice_constant(value.start, value.stop, value.step)
     return ir.Constant(ltype(t), None)  # None, a key, a primitive: nothing to carry
+
+
+def slice_constant(start: int | None, stop: int | None, step: int | None) -> ir.Constant:
+    return ir.Constant(SLICE, [
+        ir.Constant(I64, start or 0), ir.Constant(I64, stop or 0), ir.Constant(I64, 1 if step is None else step),
+        ir.Constant(I1, int(start is not None)), ir.Constant(I1, int(stop is not None)),
+    ])
 
 
 def _array_constant(t: ArrayType, value: object) -> ir.Constant:

@@ -146,26 +146,26 @@ class Lanes:
 # --- exp, expm1 and the hyperbolic functions ---------------------------------------------------
 
 
-def _exp_reduce(v: Lanes, x: ir.Value) -> tuple[ir.Value, ir.Value]:
-    """(e^r - 1, n) with x = n ln2 + r, |r| <= ln2/2 (|x| < 2^40; e^r - 1 is x's own for n = 0).
+def _exp_reduce(v: Lanes, x: ir.Value) -> tuple[ir.Value, ir.Value, ir.Value]:
+    """(r, tail, n): x = n ln2 + r + tail', e^(r + tail') - 1 = r + tail, |r| <= ln2/2, for |x| < 2^40.
 
-    r's rounding error (from n ln2's low part) is carried into the polynomial's
-    tail, so e^r - 1 is within about half an ulp.
+    r's rounding error (from n ln2's low part) is carried in the tail, so
+    r + tail (rounded) is e^r' - 1 within about half an ulp; for n = 0, r is x.
     """
     nf, n = v.round_int(v.mul(x, _LOG2E))
     hi = v.fma(v.b.fneg(nf), _LN2_HI, x)  # exact
     lo = v.mul(nf, _LN2_LO)
     r = v.sub(hi, lo)
     err = v.sub(v.sub(hi, r), lo)
-    tail = v.fma(v.mul(r, r), v.horner(r, _EXPM1_TAYLOR), err)
-    return v.add(r, tail), n
+    return r, v.fma(v.mul(r, r), v.horner(r, _EXPM1_TAYLOR), err), n
 
 
-def _scaled_exp(v: Lanes, em1: ir.Value, n: ir.Value, extra: int = 0) -> ir.Value:
-    """(1 + em1) 2^(n + extra), rounded once even where it is subnormal, inf where it overflows.
+def _scaled_exp(v: Lanes, r: ir.Value, tail: ir.Value, n: ir.Value, extra: int = 0) -> ir.Value:
+    """e^x 2^extra from `_exp_reduce(x)`, rounded once even where it is subnormal, inf where it overflows.
 
     Expects n + extra in [-1100, 1100]: 2^n is applied as two normal factors.
     """
+    em1 = v.add(r, tail)
     n1 = v.b.ashr(n, v.i64(1))
     n2 = v.b.add(v.b.sub(n, n1), v.i64(extra))
     s1 = v.pow2(n1)
@@ -179,23 +179,28 @@ def _clamp(v: Lanes, x: ir.Value, low: float, high: float) -> ir.Value:
 
 def _exp(v: Lanes, x: ir.Value) -> ir.Value:
     # beyond [-746, 709.8] e^x is 0 or inf already
-    em1, n = _exp_reduce(v, _clamp(v, x, -746.0, 709.8))
-    return _scaled_exp(v, em1, n)
+    return _scaled_exp(v, *_exp_reduce(v, _clamp(v, x, -746.0, 709.8)))
 
 
-def _expm1_core(v: Lanes, x: ir.Value) -> ir.Value:
-    """e^x - 1 for x in [-60, 40]: 2^n (e^r - 1) + (2^n - 1), rounded once."""
-    em1, n = _exp_reduce(v, x)
+def _expm1_from(v: Lanes, r: ir.Value, tail: ir.Value, n: ir.Value) -> ir.Value:
+    """e^x - 1 from `_exp_reduce(x)`, for n in [-1022, 64]: 2^n (r + tail) + (2^n - 1).
+
+    2^n r and 2^n - 1 (|n| <= 53) are exact; their sum is kept as a
+    double-double, so only the last addition rounds much.
+    """
     s = v.pow2(n)
-    return v.fma(s, em1, v.sub(s, 1.0))
+    a, b = v.mul(s, r), v.sub(s, 1.0)
+    hi = v.add(a, b)
+    bb = v.sub(hi, a)
+    err = v.add(v.sub(a, v.sub(hi, bb)), v.sub(b, bb))  # hi + err = a + b exactly
+    return v.add(hi, v.fma(s, tail, err))
 
 
 def _expm1(v: Lanes, x: ir.Value) -> ir.Value:
     xc = _clamp(v, x, -60.0, 709.8)  # below -60, e^x - 1 rounds to -1
-    small = _expm1_core(v, v.select(v.cmp(">", xc, 40.0), 40.0, xc))
+    reduced = _exp_reduce(v, xc)
     # above 40, the -1 is below half an ulp of e^x
-    em1, n = _exp_reduce(v, xc)
-    result = v.select(v.cmp(">", xc, 40.0), _scaled_exp(v, em1, n), small)
+    result = v.select(v.cmp(">", xc, 40.0), _scaled_exp(v, *reduced), _expm1_from(v, *reduced))
     return v.select(v.cmp("==", x, 0.0), x, result)  # -0 stays -0
 
 
@@ -203,7 +208,7 @@ def _tanh(v: Lanes, x: ir.Value) -> ir.Value:
     # fdlibm: |x| >= 1: 1 - 2 / (e^2|x| + 1); else -t / (t + 2) with t = e^-2|x| - 1
     a = v.fabs(x)
     big = v.cmp(">=", a, 1.0)
-    t = _expm1_core(v, v.select(big, v.select(v.cmp(">", a, 20.0), 40.0, v.add(a, a)), v.mul(a, -2.0)))
+    t = _expm1_from(v, *_exp_reduce(v, v.select(big, v.select(v.cmp(">", a, 20.0), 40.0, v.add(a, a)), v.mul(a, -2.0))))
     tiny = v.div(v.b.fneg(t), v.add(t, 2.0))
     large = v.sub(1.0, v.div(2.0, v.add(t, 2.0)))
     return v.copysign(v.select(big, large, tiny), x)
@@ -214,12 +219,12 @@ def _sinh(v: Lanes, x: ir.Value) -> ir.Value:
     # e^|x| / 2 above
     a = v.fabs(x)
     ac = v.select(v.cmp(">", a, 711.0), 711.0, a)
-    t = _expm1_core(v, v.select(v.cmp(">", ac, 22.0), 22.0, ac))
+    reduced = _exp_reduce(v, ac)
+    t = _expm1_from(v, *reduced)  # used below 22 only
     t1 = v.div(t, v.add(t, 1.0))
     below1 = v.sub(v.add(t, t), v.mul(t, t1))
     below22 = v.add(t, t1)
-    em1, n = _exp_reduce(v, ac)
-    half_exp = _scaled_exp(v, em1, n, -1)
+    half_exp = _scaled_exp(v, *reduced, -1)
     small = v.mul(v.select(v.cmp("<", a, 1.0), below1, below22), 0.5)
     return v.copysign(v.select(v.cmp("<", a, 22.0), small, half_exp), x)
 
@@ -227,8 +232,9 @@ def _sinh(v: Lanes, x: ir.Value) -> ir.Value:
 def _cosh(v: Lanes, x: ir.Value) -> ir.Value:
     # fdlibm: 1 + t^2 / (2 (1 + t)) with t = e^|x| - 1 below ln2/2; else e^|x|/2 + 1/(2 e^|x|)
     a = v.fabs(x)
-    em1, n = _exp_reduce(v, v.select(v.cmp(">", a, 711.0), 711.0, a))
-    h = _scaled_exp(v, em1, n, -1)
+    r, tail, n = _exp_reduce(v, v.select(v.cmp(">", a, 711.0), 711.0, a))
+    h = _scaled_exp(v, r, tail, n, -1)
+    em1 = v.add(r, tail)
     w = v.add(em1, 1.0)
     near0 = v.add(1.0, v.div(v.mul(em1, em1), v.add(w, w)))
     far = v.add(h, v.div(0.25, h))
@@ -440,8 +446,7 @@ def _libm(module: ir.Module, name: str) -> ir.Function:
 def _redo_with_libm(v: Lanes, x: ir.Value, fast: ir.Value, limit: float, fn: ir.Function) -> ir.Value:
     """`fast`, with the lanes where |x| > limit (or inf) replaced by `fn(x)`, behind a branch."""
     b = v.b
-    slow = b.fcmp_unordered(">", v.fabs(x), v.f64(limit))  # nan is no reason
-    slow = b.and_(slow, b.not_(v.is_nan(x)))
+    slow = v.cmp(">", v.fabs(x), limit)
     if v.n == 1:
         any_slow = slow
     else:

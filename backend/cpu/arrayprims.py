@@ -193,6 +193,8 @@ class ArrayPrimitives:
         d, x, y = (self.leaf(blk, n) for n in node.inputs[1:4])
         xv, yv = x.view, y.view
         assert xv is not None and yv is not None
+        if xv.ndim > 2 or yv.ndim > 2:
+            return self.a.pack(self.batched_sens(node, d, xv, yv, 0))
         if xv.ndim == 2 and yv.ndim == 2:
             return self.a.pack(self.gemm(node, self.matrix(d), transposed(yv)))
         if xv.ndim == 2 and yv.ndim == 1:
@@ -207,6 +209,8 @@ class ArrayPrimitives:
         d, x, y = (self.leaf(blk, n) for n in node.inputs[1:4])
         xv, yv = x.view, y.view
         assert xv is not None and yv is not None
+        if xv.ndim > 2 or yv.ndim > 2:
+            return self.a.pack(self.batched_sens(node, d, xv, yv, 1))
         if xv.ndim == 2 and yv.ndim == 2:
             return self.a.pack(self.gemm(node, transposed(xv), self.matrix(d)))
         if xv.ndim == 2 and yv.ndim == 1:
@@ -234,8 +238,10 @@ class ArrayPrimitives:
         return self.a.pack(out)
 
     def product(self, node: Apply, x: View, y: View) -> ir.Value:
-        if x.dtype != "f64" or y.dtype != "f64" or x.ndim > 2 or y.ndim > 2:
-            raise _refused(node, "@ of arrays that are not float matrices or vectors")
+        if x.dtype != "f64" or y.dtype != "f64":
+            raise _refused(node, "@ of arrays that are not float arrays")
+        if x.ndim > 2 or y.ndim > 2:
+            return self.a.pack(self.batched(node, x, y))
         if x.ndim == 1 and y.ndim == 1:
             b = self.b
             self.a.shape_check(b.icmp_signed("!=", x.shape[0], y.shape[0]), x.shape, y.shape, node, "matmul")
@@ -248,11 +254,50 @@ class ArrayPrimitives:
             return self.a.pack(flat(self.gemm(node, x, column(y))))
         return self.a.pack(self.gemm(node, x, y))
 
-    def gemm(self, node: Apply, x: View, y: View) -> View:
+    def batched(self, node: Apply, x: View, y: View) -> View:
+        """x @ y with a stack of matrices on either side (a vector is a matrix with an
+        axis that the result then drops, as NumPy does)."""
+        address = self.blas(node)
+        xs = row(x) if x.ndim == 1 else x
+        ys = column(y) if y.ndim == 1 else y
+        out = self.a.batched_gemm(xs, ys, node, address)
+        keep = [k for k in range(out.ndim) if not (x.ndim == 1 and k == out.ndim - 2) and not (y.ndim == 1 and k == out.ndim - 1)]
+        return View("f64", out.mem, out.data, [out.shape[k] for k in keep], [out.strides[k] for k in keep])
+
+    def batched_sens(self, node: Apply, d: Leaf, x: View, y: View, which: int) -> View:
+        """The sensitivity of x (`which` 0) or y (1) in x @ y for stacks: d @ y^T or x^T @ d,
+        summed over the batch axes broadcasting gave the operand."""
+        xs = row(x) if x.ndim == 1 else x
+        ys = column(y) if y.ndim == 1 else y
+        assert d.view is not None
+        dv = d.view
+        one, zero = ir.Constant(I64, 1), ir.Constant(I64, 0)
+        shape, strides = list(dv.shape), list(dv.strides)
+        if x.ndim == 1:
+            shape.insert(len(shape) - (0 if y.ndim == 1 else 1), one)
+            strides.insert(len(strides) - (0 if y.ndim == 1 else 1), zero)
+        if y.ndim == 1:
+            shape.append(one)
+            strides.append(zero)
+        dm = View("f64", dv.mem, dv.data, shape, strides)
+        address = self.blas(node)
+        if which == 0:
+            g, like = self.a.batched_gemm(dm, swapped(ys), node, address), xs
+        else:
+            g, like = self.a.batched_gemm(swapped(xs), dm, node, address), ys
+        total = self.a.sum_to_shape(g, g.type, like.shape)
+        self.a.decref_mem(g.mem)
+        operand = x if which == 0 else y
+        return View("f64", total.mem, total.data, operand.shape, self.a.c_strides("f64", operand.shape))
+
+    def blas(self, node: Apply) -> int:
         address = numpy_api.blas_function("dgemm")
-        if address is None:
-            raise _refused(node, "matrix products (no BLAS found in NumPy)")
-        return self.a.gemm(x, y, node, address)
+        if address is None or numpy_api.blas_int_bits() != 64:
+            raise _refused(node, "matrix products (no 64-bit-int BLAS found in NumPy)")
+        return address
+
+    def gemm(self, node: Apply, x: View, y: View) -> View:
+        return self.a.gemm(x, y, node, self.blas(node))
 
     # -- shapes ---------------------------------------------------------------------------
     def _transpose(self, blk: _Block, node: Apply, out: AbstractType) -> ir.Value:
@@ -448,6 +493,11 @@ def row(v: View) -> View:
     """A vector as a (1, n) matrix."""
     first = v.strides[0]
     return View(v.dtype, v.mem, v.data, [ir.Constant(I64, 1), v.shape[0]], [first, first])
+
+
+def swapped(v: View) -> View:
+    """A stack of matrices with each transposed."""
+    return View(v.dtype, v.mem, v.data, [*v.shape[:-2], v.shape[-1], v.shape[-2]], [*v.strides[:-2], v.strides[-1], v.strides[-2]])
 
 
 def transposed(v: View) -> View:

@@ -524,16 +524,61 @@ class ArrayOps:
     # -- matrix products ---------------------------------------------------------------------
     def gemm(self, x: View, y: View, node: Apply, dgemm: int) -> View:
         """x @ y for two matrices of floats, by BLAS `dgemm` (at address `dgemm`)."""
-        b = self.b
         m, k = x.shape
         k2, n = y.shape
-        self.shape_check(b.icmp_signed("!=", k, k2), x.shape, y.shape, node, "matmul")
+        self.shape_check(self.b.icmp_signed("!=", k, k2), x.shape, y.shape, node, "matmul")
         out = self.new("f64", [m, n])
+        self.gemm_into(x, y, out.data, dgemm)
+        return out
+
+    def batched_gemm(self, x: View, y: View, node: Apply, dgemm: int) -> View:
+        """x @ y for stacks of float matrices (rank >= 2 each; the leading axes broadcast)."""
+        b = self.b
+        m, k = x.shape[-2:]
+        k2, n = y.shape[-2:]
+        self.shape_check(b.icmp_signed("!=", k, k2), x.shape, y.shape, node, "matmul")
+        batch = self.broadcast(x.shape[:-2], y.shape[:-2], node)
+        out = self.new("f64", [*batch, m, n])
+        nb = len(batch)
+        pointers = [
+            (x.data, self._batch_strides(x, nb)),
+            (y.data, self._batch_strides(y, nb)),
+            (out.data, out.strides[:nb]),
+        ]
+
+        def body(ptrs: list[ir.Value]) -> None:
+            xm = View("f64", x.mem, ptrs[0], x.shape[-2:], x.strides[-2:])
+            ym = View("f64", y.mem, ptrs[1], y.shape[-2:], y.strides[-2:])
+            self.gemm_into(xm, ym, ptrs[2], dgemm)
+
+        self.nest(batch, pointers, body)
+        return out
+
+    def _batch_strides(self, v: View, nb: int) -> list[ir.Value]:
+        """`v`'s strides along `nb` broadcast batch axes (0 where it has none or one)."""
+        b = self.b
+        zero = ir.Constant(I64, 0)
+        lead = v.ndim - 2
+        out = []
+        for d in range(nb):
+            a = d - (nb - lead)
+            if a < 0:
+                out.append(zero)
+            else:
+                out.append(b.select(b.icmp_signed("==", v.shape[a], ir.Constant(I64, 1)), zero, v.strides[a]))
+        return out
+
+    def gemm_into(self, x: View, y: View, out: ir.Value, dgemm: int) -> None:
+        """Store x @ y (matrices of floats whose inner dimensions agree) at `out`, C-contiguous."""
+        b = self.b
+        m, k = x.shape
+        n = y.shape[1]
         zero = ir.Constant(I64, 0)
         empty = b.or_(b.icmp_signed("==", m, zero), b.icmp_signed("==", n, zero))
         with b.if_else(b.icmp_signed("==", k, zero)) as (no_k, some_k):
             with no_k:
-                self.loop(Expr("const", "f64", [], constant=0.0), out.shape, Sink("store", out=out))
+                target = View("f64", ir.Constant(PTR, None), out, [m, n], self.c_strides("f64", [m, n]))
+                self.loop(Expr("const", "f64", [], constant=0.0), [m, n], Sink("store", out=target))
             with some_k, b.if_then(b.not_(empty)):
                 xa, x_trans, x_ld, x_tmp = self._blas_layout(x)
                 ya, y_trans, y_ld, y_tmp = self._blas_layout(y)
@@ -544,11 +589,10 @@ class ArrayOps:
                 fn = b.inttoptr(ir.Constant(I64, dgemm), fnty.as_pointer())
                 b.call(fn, [
                     ir.Constant(I32, ROW_MAJOR), x_trans, y_trans, m, n, k, ir.Constant(F64, 1.0),
-                    xa, x_ld, ya, y_ld, ir.Constant(F64, 0.0), out.data, n,
+                    xa, x_ld, ya, y_ld, ir.Constant(F64, 0.0), out, n,
                 ])
                 self.decref_mem(x_tmp)
                 self.decref_mem(y_tmp)
-        return out
 
     def _blas_layout(self, v: View) -> tuple[ir.Value, ir.Value, ir.Value, ir.Value]:
         """(data, transpose flag, leading dimension, temporary block or null) that BLAS takes

@@ -182,18 +182,26 @@ def _exp(v: Lanes, x: ir.Value) -> ir.Value:
     return _scaled_exp(v, *_exp_reduce(v, _clamp(v, x, -746.0, 709.8)))
 
 
-def _expm1_from(v: Lanes, r: ir.Value, tail: ir.Value, n: ir.Value) -> ir.Value:
-    """e^x - 1 from `_exp_reduce(x)`, for n in [-1022, 64]: 2^n (r + tail) + (2^n - 1).
+def _expm1_parts(v: Lanes, r: ir.Value, tail: ir.Value, n: ir.Value) -> tuple[ir.Value, ir.Value]:
+    """e^x - 1 as an unevaluated sum hi + lo from `_exp_reduce(x)`, for n in [-1022, 64].
 
-    2^n r and 2^n - 1 (|n| <= 53) are exact; their sum is kept as a
-    double-double, so only the last addition rounds much.
+    It is 2^n (r + tail) + (2^n - 1), where 2^n r and 2^n - 1 (|n| <= 53) are
+    exact and their sum is kept as a double-double: |lo| <= ulp(hi) / 2, and
+    hi + lo is within a tiny fraction of an ulp.
     """
     s = v.pow2(n)
     a, b = v.mul(s, r), v.sub(s, 1.0)
     hi = v.add(a, b)
     bb = v.sub(hi, a)
     err = v.add(v.sub(a, v.sub(hi, bb)), v.sub(b, bb))  # hi + err = a + b exactly
-    return v.add(hi, v.fma(s, tail, err))
+    lo = v.fma(s, tail, err)  # 2^n e^r's polynomial part: up to about |hi| / 3
+    sum_ = v.add(hi, lo)
+    return sum_, v.sub(lo, v.sub(sum_, hi))
+
+
+def _expm1_from(v: Lanes, r: ir.Value, tail: ir.Value, n: ir.Value) -> ir.Value:
+    """e^x - 1 from `_exp_reduce(x)`, for n in [-1022, 64], rounded about once."""
+    return _expm1_parts(v, r, tail, n)[0]
 
 
 def _expm1(v: Lanes, x: ir.Value) -> ir.Value:
@@ -205,13 +213,19 @@ def _expm1(v: Lanes, x: ir.Value) -> ir.Value:
 
 
 def _tanh(v: Lanes, x: ir.Value) -> ir.Value:
-    # fdlibm: |x| >= 1: 1 - 2 / (e^2|x| + 1); else -t / (t + 2) with t = e^-2|x| - 1
+    # fdlibm: |x| >= 1: 1 - 2 / (t + 2) with t = e^2|x| - 1; else -t / (t + 2) with t = e^-2|x| - 1,
+    # there in double-double: t, t + 2 and the quotient's remainder
     a = v.fabs(x)
     big = v.cmp(">=", a, 1.0)
-    t = _expm1_from(v, *_exp_reduce(v, v.select(big, v.select(v.cmp(">", a, 20.0), 40.0, v.add(a, a)), v.mul(a, -2.0))))
-    tiny = v.div(v.b.fneg(t), v.add(t, 2.0))
-    large = v.sub(1.0, v.div(2.0, v.add(t, 2.0)))
-    return v.copysign(v.select(big, large, tiny), x)
+    arg = v.select(big, v.select(v.cmp(">", a, 20.0), 40.0, v.add(a, a)), v.mul(a, -2.0))
+    t, t_lo = _expm1_parts(v, *_exp_reduce(v, arg))
+    d = v.add(t, 2.0)
+    d_lo = v.add(v.add(v.sub(2.0, d), t), t_lo)  # d + d_lo = t + t_lo + 2 (t <= 0 here)
+    q = v.div(v.b.fneg(t), d)
+    rem = v.fma(v.b.fneg(q), d, v.b.fneg(t))  # exact: -t - q d
+    small = v.add(q, v.div(v.sub(v.sub(rem, t_lo), v.mul(q, d_lo)), d))
+    large = v.sub(1.0, v.div(2.0, v.add(d, t_lo)))
+    return v.copysign(v.select(big, large, small), x)
 
 
 def _sinh(v: Lanes, x: ir.Value) -> ir.Value:
@@ -304,7 +318,7 @@ def _log1p(v: Lanes, x: ir.Value) -> ir.Value:
     return _log_specials(v, x, -1.0, v.select(v.cmp("==", x, 0.0), x, result))
 
 
-# --- sin, cos, tan (fdlibm k_sin.c, k_cos.c, e_rem_pio2.c) ------------------------------------
+# --- sin, cos (fdlibm k_sin.c, k_cos.c, e_rem_pio2.c) ------------------------------------
 
 #: |x| up to which the three-part Cody-Waite reduction is exact (fdlibm's medium range).
 TRIG_LIMIT = 2.0**19 * 1.5707963267948966
@@ -373,13 +387,6 @@ def _cos(v: Lanes, x: ir.Value) -> ir.Value:
     return _sin_cos(v, x, 1)
 
 
-def _tan(v: Lanes, x: ir.Value) -> ir.Value:
-    n, y0, y1 = _rem_pio2(v, x)
-    s, c = _ksin(v, y0, y1), _kcos(v, y0, y1)
-    value = v.select(_quadrant(v, n, 1), v.div(v.b.fneg(c), s), v.div(s, c))
-    return v.select(v.cmp("<", v.fabs(x), 2.0**-26), x, value)
-
-
 # --- arctan (fdlibm s_atan.c) -----------------------------------------------------------------
 
 # (|x| below which the interval starts, atan(c) hi, lo) for the intervals around c = 1/2, 1, 3/2, inf
@@ -414,10 +421,10 @@ def _arctan(v: Lanes, x: ir.Value) -> ir.Value:
 #: name -> the code of one lane set (NumPy's name, as in `np.<name>`).
 KERNELS: dict[str, Callable[[Lanes, ir.Value], ir.Value]] = {
     "exp": _exp, "expm1": _expm1, "log": _log, "log1p": _log1p, "tanh": _tanh, "sinh": _sinh,
-    "cosh": _cosh, "sin": _sin, "cos": _cos, "tan": _tan, "arctan": _arctan,
+    "cosh": _cosh, "sin": _sin, "cos": _cos, "arctan": _arctan,
 }  # fmt: skip
 #: name -> |x| beyond which the kernel is wrong and libm's function redoes the lane.
-REDUCED_RANGE = {"sin": TRIG_LIMIT, "cos": TRIG_LIMIT, "tan": TRIG_LIMIT}
+REDUCED_RANGE = {"sin": TRIG_LIMIT, "cos": TRIG_LIMIT}
 
 
 # --- the functions ----------------------------------------------------------------------------

@@ -206,8 +206,24 @@ class ArrayOps:
         return View(dtype, mem, data, list(shape), self.c_strides(dtype, shape))
 
     def fill(self, dtype: str, shape: Sequence[ir.Value], value: float | int) -> View:
+        """A new C-contiguous array of `shape` holding `value` everywhere."""
         out = self.new(dtype, shape)
-        self.loop(Expr("const", dtype, [], constant=value), shape, Sink("store", out=out))
+        if value == 0 and str(value) != "-0.0":
+            self.zero(out.data, b_size=self.b.mul(self.size(shape), ir.Constant(I64, ITEMSIZE[dtype])))
+        else:
+            self.loop(Expr("const", dtype, [], constant=value), shape, Sink("store", out=out))
+        return out
+
+    def zero(self, data: ir.Value, b_size: ir.Value) -> None:
+        """Set `b_size` bytes at `data` to 0 (the bits of 0.0, 0 and False)."""
+        memset = self.f.ops.intrinsic("llvm.memset.p0.i64", ir.VoidType(), [PTR, I8, I64, ir.IntType(1)])
+        self.b.call(memset, [data, ir.Constant(I8, 0), b_size, ir.Constant(ir.IntType(1), 0)])
+
+    def copy_matrix(self, v: View) -> View:
+        """A C-contiguous copy of the float matrix `v`, by the module's one copy function."""
+        out = self.new("f64", v.shape)
+        fn = _copy_matrix_function(self.f.m.module)
+        self.b.call(fn, [v.data, v.shape[0], v.shape[1], v.strides[0], v.strides[1], out.data])
         return out
 
     def copy(self, v: View) -> View:
@@ -577,8 +593,7 @@ class ArrayOps:
         empty = b.or_(b.icmp_signed("==", m, zero), b.icmp_signed("==", n, zero))
         with b.if_else(b.icmp_signed("==", k, zero)) as (no_k, some_k):
             with no_k:
-                target = View("f64", ir.Constant(PTR, None), out, [m, n], self.c_strides("f64", [m, n]))
-                self.loop(Expr("const", "f64", [], constant=0.0), [m, n], Sink("store", out=target))
+                self.zero(out, self.b.mul(self.size([m, n]), ir.Constant(I64, 8)))
             with some_k, b.if_then(b.not_(empty)):
                 xa, x_trans, x_ld, x_tmp = self._blas_layout(x)
                 ya, y_trans, y_ld, y_tmp = self._blas_layout(y)
@@ -627,7 +642,7 @@ class ArrayOps:
                     b.store(ir.Constant(I32, TRANS), trans_slot)
                     b.store(_max(b, b.sdiv(s1, eight), _max(b, rows, one)), ld_slot)
                 with neither:
-                    c = self.copy(v)
+                    c = self.copy_matrix(v)
                     b.store(c.data, data_slot)
                     b.store(c.mem, tmp_slot)
                     b.store(ir.Constant(I32, NO_TRANS), trans_slot)
@@ -638,6 +653,45 @@ class ArrayOps:
             b.load(ld_slot, typ=I64),
             b.load(tmp_slot, typ=PTR),
         )
+
+
+def _copy_matrix_function(module: ir.Module) -> ir.Function:
+    """`void copy(ptr src, i64 rows, i64 cols, i64 s0, i64 s1, ptr dst)`: the float matrix
+    at `src` (byte strides s0, s1) into `dst`, C-contiguous; defined once per module."""
+    fn = module.globals.get("tl_copy_matrix")
+    if isinstance(fn, ir.Function):
+        return fn
+    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR, I64, I64, I64, I64, PTR]), "tl_copy_matrix")
+    fn.linkage = "internal"
+    src, rows, cols, s0, s1, dst = fn.args
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    zero, one = ir.Constant(I64, 0), ir.Constant(I64, 1)
+    entry = b.block
+    outer = fn.append_basic_block("row")
+    inner = fn.append_basic_block("column")
+    next_row = fn.append_basic_block("next_row")
+    done = fn.append_basic_block("done")
+    b.cbranch(b.and_(b.icmp_signed(">", rows, zero), b.icmp_signed(">", cols, zero)), outer, done)
+    b.position_at_end(outer)
+    i = b.phi(I64)
+    i.add_incoming(zero, entry)
+    b.branch(inner)
+    b.position_at_end(inner)
+    j = b.phi(I64)
+    j.add_incoming(zero, outer)
+    offset = b.add(b.mul(i, s0), b.mul(j, s1))
+    value = b.load(b.gep(src, [offset], source_etype=I8), typ=F64)
+    b.store(value, b.gep(dst, [b.add(b.mul(i, cols), j)], source_etype=F64))
+    j1 = b.add(j, one)
+    j.add_incoming(j1, inner)
+    b.cbranch(b.icmp_signed("<", j1, cols), inner, next_row)
+    b.position_at_end(next_row)
+    i1 = b.add(i, one)
+    i.add_incoming(i1, next_row)
+    b.cbranch(b.icmp_signed("<", i1, rows), outer, done)
+    b.position_at_end(done)
+    b.ret_void()
+    return fn
 
 
 def _max(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:

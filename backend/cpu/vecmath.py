@@ -229,18 +229,20 @@ def _tanh(v: Lanes, x: ir.Value) -> ir.Value:
 
 
 def _sinh(v: Lanes, x: ir.Value) -> ir.Value:
-    # fdlibm: with t = e^|x| - 1, sinh|x| = (2t - t^2/(t+1)) / 2 below 1, (t + t/(t+1)) / 2 below 22,
-    # e^|x| / 2 above
+    # below 22: sinh|x| = (t + t / (t + 1)) / 2 with t = e^|x| - 1 (no cancellation), in
+    # double-double: t, t + 1, the quotient's remainder and the sum; above: e^|x| / 2
     a = v.fabs(x)
-    ac = v.select(v.cmp(">", a, 711.0), 711.0, a)
-    reduced = _exp_reduce(v, ac)
-    t = _expm1_from(v, *reduced)  # used below 22 only
-    t1 = v.div(t, v.add(t, 1.0))
-    below1 = v.sub(v.add(t, t), v.mul(t, t1))
-    below22 = v.add(t, t1)
-    half_exp = _scaled_exp(v, *reduced, -1)
-    small = v.mul(v.select(v.cmp("<", a, 1.0), below1, below22), 0.5)
-    return v.copysign(v.select(v.cmp("<", a, 22.0), small, half_exp), x)
+    reduced = _exp_reduce(v, v.select(v.cmp(">", a, 711.0), 711.0, a))
+    t, t_lo = _expm1_parts(v, *reduced)  # used below 22 only
+    d = v.add(t, 1.0)
+    bb = v.sub(d, t)
+    d_lo = v.add(v.add(v.sub(t, v.sub(d, bb)), v.sub(1.0, bb)), t_lo)  # d + d_lo = t + t_lo + 1
+    q = v.div(t, d)
+    q_lo = v.div(v.sub(v.add(v.fma(v.b.fneg(q), d, t), t_lo), v.mul(q, d_lo)), d)
+    total = v.add(t, q)
+    total_lo = v.add(v.sub(q, v.sub(total, t)), v.add(t_lo, q_lo))
+    small = v.mul(v.add(total, total_lo), 0.5)
+    return v.copysign(v.select(v.cmp("<", a, 22.0), small, _scaled_exp(v, *reduced, -1)), x)
 
 
 def _cosh(v: Lanes, x: ir.Value) -> ir.Value:
@@ -309,7 +311,8 @@ def _log1p(v: Lanes, x: ir.Value) -> ir.Value:
     # Near 0, f is x itself; else u = 1 + x is split, and c / u corrects u's rounding.
     u = v.add(x, 1.0)
     k, f = _split(v, u)
-    c = v.select(v.b.icmp_signed(">", k, v.i64(0)), v.sub(1.0, v.sub(u, x)), v.sub(x, v.sub(u, 1.0)))
+    # the rounding error of u, from the subtraction that is exact (Sterbenz)
+    c = v.select(v.cmp(">=", u, 2.0), v.sub(1.0, v.sub(u, x)), v.sub(x, v.sub(u, 1.0)))
     near0 = v.b.and_(v.cmp(">=", x, _SQRT2_HALF_M1), v.cmp("<", x, _SQRT2_M1))
     k = v.b.select(near0, v.i64(0), k)
     f = v.select(near0, x, f)

@@ -33,7 +33,7 @@ from tapeless.ir.prims.scalar import sub
 from tapeless.ir.prims.structure import getitem, make_tuple
 from tapeless.ir.types import ArrayType, Scalar, TupleType
 from tapeless.opt.dce import dce
-from tapeless.opt.infer import EnvType, Types, is_data, is_float, zeros_type
+from tapeless.opt.infer import FLOAT_SCALAR, EnvType, Types, is_data, is_float, zeros_type
 from tapeless.opt.liveness import detach_dead, live_nodes
 
 Rule = Callable[["Match"], Node | None]
@@ -300,7 +300,9 @@ def _check_wrt(m: Match) -> Node | None:
 
 def _grad_seed(m: Match) -> Node | None:
     (out,) = m.args
-    return Constant(1.0, m.node.loc) if m.is_float(out) else None  # grad_seed(out) -> 1.0
+    if m.is_float(out) or m.types[out] == FLOAT_SCALAR:
+        return Constant(1.0, m.node.loc)  # grad_seed(out) -> 1.0   (out surely a float scalar)
+    return None
 
 
 #: primitive name -> the rules tried on its applications, in order.

@@ -14,6 +14,7 @@ value, joined over every way the program reaches it:
   primitives; a call through it joins its arguments into the callees'
   parameters and their outputs into its result;
 - `EnvType(empty)`: an environment of sensitivities, known empty or not;
+- `FLOAT_SCALAR`: a Python or NumPy float (a NumPy reduction's result);
 - `TOP`: unknown.
 
 A graph that *escapes* (reaches the root's result, a call of an unknown
@@ -80,7 +81,18 @@ class EnvType(AbstractType):
         return "env{}" if self.empty else "env"
 
 
+@dataclass(frozen=True, slots=True)
+class FloatScalar(AbstractType):
+    """A float scalar, Python's or NumPy's (`np.float64`): what a NumPy reduction over all
+    axes of a float array gives, and arithmetic of that with numbers. Rules that need a
+    Python float do not take it; `grad_seed` does (its result is 1.0 either way)."""
+
+    def __str__(self) -> str:
+        return "float*"
+
+
 TOP = Top()
+FLOAT_SCALAR = FloatScalar()
 EMPTY = EnvType(True)
 DEPTH = 6
 MAX_SWEEPS = 40
@@ -296,6 +308,8 @@ class Types:
         special = _SPECIAL.get(p.name)
         if special is not None:
             return special(node, args)
+        if any(isinstance(t, FloatScalar) for t in args):
+            return _float_arithmetic(p, args)
         if any(isinstance(t, Top | Fns | EnvType) for t in args):
             return TOP
         try:
@@ -303,8 +317,27 @@ class Types:
         except Exception:
             return TOP  # the rule refuses these types: the call raises at run time
         if isinstance(out, Scalar) and p.impl.__module__ in _NUMPY_MODULES:
-            return TOP
+            return FLOAT_SCALAR if out.kind == "f64" else TOP
         return out
+
+
+def _array_element(t: ArrayType, index: AbstractType) -> AbstractType:
+    """`x[index]` of an array: a view (an array), or an element (a NumPy scalar)."""
+    from tapeless.ir.prims.structure import getitem
+
+    try:
+        out = getitem.infer(t, index)
+    except Exception:
+        return TOP  # the rule refuses the index: it raises at run time
+    if isinstance(out, Scalar):
+        return FLOAT_SCALAR if out.kind == "f64" else TOP
+    return out
+
+
+def _float_arithmetic(p: Primitive, args: list[AbstractType]) -> AbstractType:
+    """Arithmetic of a `FloatScalar` with numbers is one too; anything else is unknown."""
+    numbers = all(isinstance(t, FloatScalar) or (isinstance(t, Scalar) and t.kind != "bool") for t in args)
+    return FLOAT_SCALAR if numbers and p.name in ("add", "sub", "mul", "truediv", "neg", "pos") else TOP
 
 
 # -- primitives with their own transfer functions --------------------------------
@@ -314,6 +347,8 @@ def _make_tuple(node: Apply, args: list[AbstractType]) -> AbstractType:
 
 def _getitem(node: Apply, args: list[AbstractType]) -> AbstractType:
     t, i = args
+    if isinstance(t, ArrayType):
+        return _array_element(t, i)
     if not isinstance(t, TupleType):
         return TOP
     n = len(t.elements)

@@ -427,13 +427,37 @@ class ArrayOps:
                 x = self.combine(sink.op, self.load(target, sink.out.dtype), x, sink.out.dtype)
             self.store(x, target, sink.out.dtype)
 
-        self.nest(list(shape), pointers, body)
+        units = [ITEMSIZE[leaf.view.dtype] for leaf in leaves if leaf.view is not None]
+        if sink.out is not None:
+            units.append(ITEMSIZE[sink.out.dtype])
+        self.nest(list(shape), pointers, body, units if len(units) == len(pointers) else None)
 
-    def nest(self, shape: list[ir.Value], pointers: list[tuple[ir.Value, list[ir.Value]]], body: Body) -> None:
-        """Loops over `shape` (outermost first); `body` gets each pointer at the index."""
+    def nest(
+        self,
+        shape: list[ir.Value],
+        pointers: list[tuple[ir.Value, list[ir.Value]]],
+        body: Body,
+        units: list[int] | None = None,
+    ) -> None:
+        """Loops over `shape` (outermost first); `body` gets each pointer at the index.
+
+        With `units` (each pointer's item size), the innermost loop has a second
+        version, taken when every pointer steps by its item size along it (rows of
+        C-ordered arrays, a bias broadcast along them): it indexes the items, a loop
+        LLVM vectorizes."""
         b = self.b
         if not shape:
             body([p for p, _ in pointers])
+            return
+        if len(shape) == 1 and units is not None:
+            unit: ir.Value = ir.Constant(I1, 1)
+            for (_, strides), size in zip(pointers, units, strict=True):
+                unit = b.and_(unit, b.icmp_signed("==", strides[0], ir.Constant(I64, size)))
+            with b.if_else(unit) as (items, strided):
+                with items:
+                    self._row(shape[0], pointers, units, body)
+                with strided:
+                    self.nest(shape, pointers, body)
             return
         n = shape[0]
         pre = b.block
@@ -448,12 +472,29 @@ class ArrayOps:
             phi = b.phi(PTR)
             phi.add_incoming(p, pre)
             phis.append(phi)
-        self.nest(shape[1:], [(phi, strides[1:]) for phi, (_, strides) in zip(phis, pointers, strict=True)], body)
+        inner = [(phi, strides[1:]) for phi, (_, strides) in zip(phis, pointers, strict=True)]
+        self.nest(shape[1:], inner, body, units)
         latch = b.block
         for phi, (_, strides) in zip(phis, pointers, strict=True):
             phi.add_incoming(self.at(phi, strides[0]), latch)
         nxt = b.add(i, ir.Constant(I64, 1))
         i.add_incoming(nxt, latch)
+        b.cbranch(b.icmp_signed("<", nxt, n), loop, done)
+        b.position_at_end(done)
+
+    def _row(self, n: ir.Value, pointers: list[tuple[ir.Value, list[ir.Value]]], units: list[int], body: Body) -> None:
+        """One loop over `n` items from each pointer (unit steps), by index."""
+        b = self.b
+        pre = b.block
+        loop = b.append_basic_block("row")
+        done = b.append_basic_block("row_done")
+        b.cbranch(b.icmp_signed(">", n, ir.Constant(I64, 0)), loop, done)
+        b.position_at_end(loop)
+        j = b.phi(I64)
+        j.add_incoming(ir.Constant(I64, 0), pre)
+        body([b.gep(p, [j], source_etype=ir.IntType(8 * size)) for (p, _), size in zip(pointers, units, strict=True)])
+        nxt = b.add(j, ir.Constant(I64, 1))
+        j.add_incoming(nxt, b.block)
         b.cbranch(b.icmp_signed("<", nxt, n), loop, done)
         b.position_at_end(done)
 

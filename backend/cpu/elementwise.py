@@ -9,9 +9,10 @@ let nan win. The one error is NumPy's: an int to a negative int power. It is
 the element code of the fused loops of `arrays.py`; scalar primitives outside
 arrays keep CPython's semantics (`scalars.py`).
 
-Transcendental functions are LLVM's intrinsics where LLVM has one (`exp`,
-`log`, `sin`, `cos`, `sqrt`, `pow`, `fabs`), else libm's, so results can
-differ from NumPy's own SIMD loops in the last bit.
+Transcendental functions are `vecmath.py`'s (exp, log, sin, cos, tanh, expm1,
+log1p, sinh, cosh, arctan: within 1 ulp of NumPy, with vector variants LLVM
+calls when it vectorizes a loop), LLVM's intrinsics (`sqrt`, `pow`, `fabs`),
+or libm's (the rest), so results can differ from NumPy's in the last bit.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 from llvmlite import ir
 
 from tapeless.backend.cpu.scalars import COMPARISONS, F64, I1, I64, ScalarOps
+from tapeless.backend.cpu.vecmath import declare_math
 from tapeless.errors import InternalError
 
 #: Float functions of one argument: (LLVM intrinsic or libm name, whether intrinsic).
@@ -29,6 +31,11 @@ FLOAT_FUNCTIONS = {
     "np_log1p": ("log1p", False), "np_arcsin": ("asin", False), "np_arccos": ("acos", False),
     "np_arctan": ("atan", False), "np_sinh": ("sinh", False), "np_cosh": ("cosh", False),
     "np_tanh": ("tanh", False),
+}  # fmt: skip
+#: The functions `vecmath.py` computes (so that LLVM vectorizes loops calling them).
+VECTOR_KERNELS = {
+    "llvm.exp.f64": "exp", "llvm.log.f64": "log", "llvm.sin.f64": "sin", "llvm.cos.f64": "cos",
+    "tanh": "tanh", "expm1": "expm1", "log1p": "log1p", "sinh": "sinh", "cosh": "cosh", "atan": "arctan",
 }  # fmt: skip
 NEGATIVE_POWER = (ValueError, "Integers to negative integer powers are not allowed.")
 _RANK = {"bool": 0, "i64": 1, "f64": 2}
@@ -47,6 +54,9 @@ class ElementOps:
         self.b = ops.b
 
     def f64_call(self, name: str, *args: ir.Value) -> ir.Value:
+        kernel = VECTOR_KERNELS.get(name)
+        if kernel is not None:
+            return self.b.call(declare_math(self.ops.module, kernel), list(args))
         if name.startswith("llvm."):
             fn = self.ops.intrinsic(name, F64, [F64] * len(args))
         else:

@@ -419,7 +419,8 @@ class FunctionLowering(ValueOps):
         schedule = blk.plan.schedule
         stop = next((i for i, n in enumerate(schedule) if n is output or n is last), len(schedule))
         body = schedule[:stop]
-        frame = self.frame = _Frame(self, blk, body, [last if last is not None else output])
+        ends = [output] if last is None else [last, output]  # (the closure captures at the end)
+        frame = self.frame = _Frame(self, blk, body, ends)
         for p in inst.graph.parameters:
             frame.own(p, -1)
         for i, node in enumerate(body):

@@ -18,7 +18,7 @@ infinities, nan propagation, overflow to inf, underflow through the
 subnormals to 0, `log(0) = -inf`, `log(-1) = nan`). Every variant computes
 each lane with the same code, so a result never depends on the vector width
 or on the other lanes. The code is branch-free (range reduction, then
-polynomials: fdlibm's, or Taylor's for exp), except for sin, cos and tan:
+polynomials: fdlibm's, or Taylor's for exp), except for sin and cos:
 lanes beyond their Cody-Waite reduction's range (|x| > 2^19 pi/2, inf) are
 redone by libm's scalar function behind a branch that is only taken when
 some lane needs it.

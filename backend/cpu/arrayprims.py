@@ -19,6 +19,7 @@ from llvmlite import ir
 from tapeless.backend.cpu import numpy_api
 from tapeless.backend.cpu.arrays import ITEMSIZE, PTR, ArrayOps, Expr, Leaf, Sink, View
 from tapeless.backend.cpu.fusion import REDUCTIONS, Plan, is_none
+from tapeless.backend.cpu.primtypes import ELEMENTWISE
 from tapeless.backend.cpu.scalars import I1, I64
 from tapeless.backend.cpu.values import ltype
 from tapeless.errors import TypeInferenceError
@@ -108,11 +109,21 @@ class ArrayPrimitives:
         self.a.loop(e, shape, Sink("store", out=out))
         return self.a.pack(out)
 
+    def called(self, blk: _Block, node: Apply, p: Primitive, out: ArrayType) -> ir.Value:
+        """`f(args)` where `f` is elementwise primitive `p` as a function value: one loop."""
+        e = Expr(p.name, out.dtype, [self.leaf(blk, x) for x in node.inputs[1:]], node)
+        shape = self.a.shape_of(e)
+        result = self.a.new(out.dtype, shape)
+        self.a.loop(e, shape, Sink("store", out=result))
+        return self.a.pack(result)
+
     # -- the rest -------------------------------------------------------------------------
     def lower(self, blk: _Block, node: Apply, p: Primitive, out: AbstractType) -> ir.Value:
         if node in self.plan(blk).elements:
             return self.elementwise(blk, node)
         name = p.name
+        if name in ELEMENTWISE and isinstance(out, ArrayType):
+            return self.called(blk, node, p, out)  # a primitive called through a function value
         method = getattr(self, f"_{name}", None)
         if name in REDUCTIONS:
             return self.reduction(blk, node, REDUCTIONS[name], name == "np_mean")

@@ -22,8 +22,10 @@ correctly.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import threading
+from collections.abc import Iterator
 from typing import NamedTuple
 
 import llvmlite.ir as ir
@@ -35,9 +37,11 @@ HEADER = 64
 #: Byte offsets of the header's fields.
 REFCOUNT, NBYTES = 0, 8
 
-#: Slots of `STATS` (int64 each).
-LIVE, LIVE_BYTES, PEAK_BYTES, ALLOCATIONS = range(4)
-STATS = (ctypes.c_int64 * 4)()
+#: Slots of `STATS` (int64 each); `POISON` is the switch of `poisoned()`.
+LIVE, LIVE_BYTES, PEAK_BYTES, ALLOCATIONS, POISON, BAD_FREES = range(6)
+STATS = (ctypes.c_int64 * 6)()
+#: The header word `poisoned()` marks a freed block with, and the mark.
+FREED_AT, FREED = 16, 0x0DEADF2EE
 STATS_ADDRESS = ctypes.addressof(STATS)
 
 _PTR = ir.PointerType()
@@ -80,6 +84,11 @@ class MemoryStats(NamedTuple):
 def stats() -> MemoryStats:
     """The runtime's counters now."""
     return MemoryStats(STATS[LIVE], STATS[LIVE_BYTES], STATS[PEAK_BYTES], STATS[ALLOCATIONS])
+
+
+def bad_frees() -> int:
+    """How many times a freed block was freed again under `poisoned()`."""
+    return int(STATS[BAD_FREES])
 
 
 def reset_peak() -> None:
@@ -127,10 +136,30 @@ class _RuntimeBuilder:
     def free(self) -> None:
         fn, b = self.function(FREE)
         (mem,) = fn.args
+        poison = b.load(self.stat(POISON), typ=_I64)
+        with b.if_then(b.icmp_signed("!=", poison, _I64(0)), likely=False):
+            self.quarantine(b, mem)
         nbytes = b.load(self.header(b, mem, NBYTES), typ=_I64)
         self.count(b, LIVE, _I64(-1))
         self.count(b, LIVE_BYTES, b.neg(nbytes))
         b.call(self.module.get_global("free"), [mem])
+        b.ret_void()
+
+    def quarantine(self, b: ir.IRBuilder, mem: ir.Value) -> None:
+        """`poisoned()`'s free: a block freed twice counts in `BAD_FREES`; else it is counted
+        freed, marked, filled with 0xFF bytes and kept (never reused)."""
+        mark = self.header(b, mem, FREED_AT)
+        with b.if_then(b.icmp_signed("==", b.load(mark, typ=_I64), _I64(FREED)), likely=False):
+            self.count(b, BAD_FREES, _I64(1))
+            b.ret_void()
+        nbytes = b.load(self.header(b, mem, NBYTES), typ=_I64)
+        self.count(b, LIVE, _I64(-1))
+        self.count(b, LIVE_BYTES, b.neg(nbytes))
+        b.store(_I64(FREED), mark)
+        memset = ir.Function(
+            self.module, ir.FunctionType(_VOID, [_PTR, ir.IntType(8), _I64, ir.IntType(1)]), "llvm.memset.p0.i64"
+        )
+        b.call(memset, [self.header(b, mem, HEADER), ir.Constant(ir.IntType(8), 0xFF), nbytes, ir.Constant(ir.IntType(1), 0)])
         b.ret_void()
 
     def decref(self) -> None:
@@ -149,6 +178,19 @@ class _RuntimeBuilder:
         mem = b.call(self.module.get_global("PyCapsule_GetPointer"), [capsule, _PTR(None)])
         b.call(self.module.get_global(DECREF), [mem])
         b.ret_void()
+
+
+@contextlib.contextmanager
+def poisoned() -> Iterator[None]:
+    """While active, freed arrays are not freed but filled with 0xFF bytes (NaN floats) and
+    kept: a test run under it turns a use after free into a wrong value its oracle sees,
+    and a second free of a block (a reference dropped twice) into a count in
+    `STATS[BAD_FREES]` (`bad_frees()`)."""
+    STATS[POISON] += 1
+    try:
+        yield
+    finally:
+        STATS[POISON] -= 1
 
 
 def runtime_ir() -> str:
@@ -188,7 +230,7 @@ def declare(module: ir.Module, name: str) -> ir.Function:
 
 
 __all__ = [
-    "ALLOC", "ALLOCATIONS", "CAPSULE_DESTRUCTOR", "DECREF", "FREE", "HEADER", "LIVE",
+    "BAD_FREES", "POISON", "bad_frees", "poisoned", "ALLOC", "ALLOCATIONS", "CAPSULE_DESTRUCTOR", "DECREF", "FREE", "HEADER", "LIVE",
     "LIVE_BYTES", "NBYTES", "PEAK_BYTES", "REFCOUNT", "RUNTIME", "STATS", "STATS_ADDRESS",
     "MemoryStats", "declare", "ensure_runtime", "reset_peak", "runtime_ir", "stats",
 ]  # fmt: skip

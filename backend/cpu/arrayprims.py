@@ -192,7 +192,20 @@ class ArrayPrimitives:
         x, y = (self.view(blk, n) for n in node.inputs[1:3])
         return self.product(node, x, y)
 
-    _np_dot = _matmul
+    def _np_dot(self, blk: _Block, node: Apply, out: AbstractType) -> ir.Value:
+        """np.dot: a product by a scalar, or @ for ranks up to 2 (higher ranks contract
+        differently from @ and are not native yet)."""
+        x, y = (self.leaf(blk, n) for n in node.inputs[1:3])
+        if x.view is None or y.view is None:
+            assert isinstance(out, ArrayType)
+            e = Expr("mul", out.dtype, [x, y], node)
+            shape = self.a.shape_of(e)
+            result = self.a.new(out.dtype, shape)
+            self.a.loop(e, shape, Sink("store", out=result))
+            return self.a.pack(result)
+        if x.view.ndim > 2 or y.view.ndim > 2:
+            raise _refused(node, "np.dot of arrays of rank above 2")
+        return self.product(node, x.view, y.view)
 
     def _np_outer(self, blk: _Block, node: Apply, out: AbstractType) -> ir.Value:
         x, y = (self.view(blk, n) for n in node.inputs[1:3])
@@ -200,8 +213,25 @@ class ArrayPrimitives:
             raise _refused(node, "np.outer of arrays that are not vectors")
         return self.a.pack(self.gemm(node, column(x), row(y)))
 
+    def _dot_dx(self, blk: _Block, node: Apply, out: AbstractType) -> ir.Value:
+        self.dot_ranks(blk, node)
+        return self._matmul_dx(blk, node, out)
+
+    def _dot_dy(self, blk: _Block, node: Apply, out: AbstractType) -> ir.Value:
+        self.dot_ranks(blk, node)
+        return self._matmul_dy(blk, node, out)
+
+    def dot_ranks(self, blk: _Block, node: Apply) -> None:
+        """np.dot's sensitivities are @'s where it is @ (arrays of rank 1 or 2)."""
+        for x in node.inputs[2:4]:
+            t = self.type(blk, x)
+            if not isinstance(t, ArrayType) or t.ndim > 2:
+                raise _refused(node, "the sensitivity of np.dot of a scalar or of rank above 2")
+
     def _matmul_dx(self, blk: _Block, node: Apply, out: AbstractType) -> ir.Value:
         d, x, y = (self.leaf(blk, n) for n in node.inputs[1:4])
+        if any(v.view is not None and v.view.dtype != "f64" for v in (d, x, y)):
+            raise _refused(node, "the sensitivity of @ of int arrays")
         xv, yv = x.view, y.view
         assert xv is not None and yv is not None
         if xv.ndim > 2 or yv.ndim > 2:
@@ -214,10 +244,10 @@ class ArrayPrimitives:
             return self.a.pack(flat(self.gemm(node, yv, column(self.vector(d)))))
         return self.scaled(d, y)
 
-    _dot_dx = _matmul_dx
-
     def _matmul_dy(self, blk: _Block, node: Apply, out: AbstractType) -> ir.Value:
         d, x, y = (self.leaf(blk, n) for n in node.inputs[1:4])
+        if any(v.view is not None and v.view.dtype != "f64" for v in (d, x, y)):
+            raise _refused(node, "the sensitivity of @ of int arrays")
         xv, yv = x.view, y.view
         assert xv is not None and yv is not None
         if xv.ndim > 2 or yv.ndim > 2:
@@ -229,8 +259,6 @@ class ArrayPrimitives:
         if xv.ndim == 1 and yv.ndim == 2:
             return self.a.pack(self.gemm(node, column(xv), row(self.vector(d))))
         return self.scaled(d, x)
-
-    _dot_dy = _matmul_dy
 
     def matrix(self, leaf: Leaf) -> View:
         assert leaf.view is not None and leaf.view.ndim == 2
@@ -249,8 +277,21 @@ class ArrayPrimitives:
         return self.a.pack(out)
 
     def product(self, node: Apply, x: View, y: View) -> ir.Value:
-        if x.dtype != "f64" or y.dtype != "f64":
-            raise _refused(node, "@ of arrays that are not float arrays")
+        if x.dtype != "f64" and y.dtype != "f64":
+            return self.int_product(node, x, y)
+        if x.dtype == "f64" and y.dtype == "f64":
+            return self.float_product(node, x, y)
+        xf, yf = self.floats(x), self.floats(y)
+        value = self.float_product(node, xf, yf)
+        for v, given in ((xf, x), (yf, y)):
+            if v is not given:
+                self.a.decref_mem(v.mem)
+        return value
+
+    def floats(self, v: View) -> View:
+        return v if v.dtype == "f64" else self.as_floats(v)
+
+    def float_product(self, node: Apply, x: View, y: View) -> ir.Value:
         if x.ndim > 2 or y.ndim > 2:
             return self.a.pack(self.batched(node, x, y))
         if x.ndim == 1 and y.ndim == 1:
@@ -265,15 +306,33 @@ class ArrayPrimitives:
             return self.a.pack(flat(self.gemm(node, x, column(y))))
         return self.a.pack(self.gemm(node, x, y))
 
+    def as_floats(self, v: View) -> View:
+        """A float64 copy of an int or bool array (NumPy promotes a mixed @ so)."""
+        out = self.a.new("f64", v.shape)
+        self.a.loop(Expr("identity", "f64", [self.a.leaf_of(v)]), v.shape, Sink("store", out=out))
+        return out
+
+    def int_product(self, node: Apply, x: View, y: View) -> ir.Value:
+        """x @ y of int (or int and bool) arrays, in int64, by loops."""
+        if x.dtype == "bool" and y.dtype == "bool":
+            raise _refused(node, "@ of two bool arrays")
+        if x.ndim == 1 and y.ndim == 1:
+            b = self.b
+            self.a.shape_check(b.icmp_signed("!=", x.shape[0], y.shape[0]), x.shape, y.shape, node, "matmul")
+            e = Expr("mul", "i64", [self.a.leaf_of(x), self.a.leaf_of(y)], node)
+            total = self.a.loop(e, x.shape, Sink("total"))
+            assert total is not None
+            return total
+        out = self.a.stacked(row(x) if x.ndim == 1 else x, column(y) if y.ndim == 1 else y, node, "i64", self.a.int_matmul_into)
+        return self.a.pack(drop_vector_axes(out, x.ndim, y.ndim))
+
     def batched(self, node: Apply, x: View, y: View) -> View:
         """x @ y with a stack of matrices on either side (a vector is a matrix with an
         axis that the result then drops, as NumPy does)."""
         address = self.blas(node)
         xs = row(x) if x.ndim == 1 else x
         ys = column(y) if y.ndim == 1 else y
-        out = self.a.batched_gemm(xs, ys, node, address)
-        keep = [k for k in range(out.ndim) if not (x.ndim == 1 and k == out.ndim - 2) and not (y.ndim == 1 and k == out.ndim - 1)]
-        return View("f64", out.mem, out.data, [out.shape[k] for k in keep], [out.strides[k] for k in keep])
+        return drop_vector_axes(self.a.batched_gemm(xs, ys, node, address), x.ndim, y.ndim)
 
     def batched_sens(self, node: Apply, d: Leaf, x: View, y: View, which: int) -> View:
         """The sensitivity of x (`which` 0) or y (1) in x @ y for stacks: d @ y^T or x^T @ d,
@@ -493,6 +552,13 @@ class ArrayPrimitives:
         size = b.select(up, step, b.sub(zero, step))
         count = b.sdiv(b.add(span, b.sub(size, one)), size)
         return first, b.select(b.icmp_signed(">", span, zero), count, zero), step
+
+
+def drop_vector_axes(out: View, x_rank: int, y_rank: int) -> View:
+    """A product of stacks without the axes a vector operand was given (as NumPy drops them)."""
+    n = out.ndim
+    keep = [k for k in range(n) if not (x_rank == 1 and k == n - 2) and not (y_rank == 1 and k == n - 1)]
+    return View(out.dtype, out.mem, out.data, [out.shape[k] for k in keep], [out.strides[k] for k in keep])
 
 
 def column(v: View) -> View:

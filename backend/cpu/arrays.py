@@ -590,12 +590,17 @@ class ArrayOps:
 
     def batched_gemm(self, x: View, y: View, node: Apply, dgemm: int) -> View:
         """x @ y for stacks of float matrices (rank >= 2 each; the leading axes broadcast)."""
+        return self.stacked(x, y, node, "f64", lambda xm, ym, out: self.gemm_into(xm, ym, out, dgemm))
+
+    def stacked(self, x: View, y: View, node: Apply, dtype: str, kernel: Callable[[View, View, ir.Value], None]) -> View:
+        """x @ y for stacks of matrices, each product by `kernel(x, y, out)` into a new
+        C-contiguous array of `dtype`."""
         b = self.b
         m, k = x.shape[-2:]
         k2, n = y.shape[-2:]
         self.shape_check(b.icmp_signed("!=", k, k2), x.shape, y.shape, node, "matmul")
         batch = self.broadcast(x.shape[:-2], y.shape[:-2], node)
-        out = self.new("f64", [*batch, m, n])
+        out = self.new(dtype, [*batch, m, n])
         nb = len(batch)
         pointers = [
             (x.data, self._batch_strides(x, nb)),
@@ -604,12 +609,35 @@ class ArrayOps:
         ]
 
         def body(ptrs: list[ir.Value]) -> None:
-            xm = View("f64", x.mem, ptrs[0], x.shape[-2:], x.strides[-2:])
-            ym = View("f64", y.mem, ptrs[1], y.shape[-2:], y.strides[-2:])
-            self.gemm_into(xm, ym, ptrs[2], dgemm)
+            xm = View(x.dtype, x.mem, ptrs[0], x.shape[-2:], x.strides[-2:])
+            ym = View(y.dtype, y.mem, ptrs[1], y.shape[-2:], y.strides[-2:])
+            kernel(xm, ym, ptrs[2])
 
         self.nest(batch, pointers, body)
         return out
+
+    def int_matmul_into(self, x: View, y: View, out: ir.Value) -> None:
+        """Store x @ y (int or bool matrices, inner dimensions agreeing) at `out`, as
+        C-contiguous int64: NumPy's int loop (wrapping), no BLAS."""
+        b = self.b
+        m, k = x.shape
+        n = y.shape[1]
+        acc = self.f.alloca(I64)
+        target = (out, [b.mul(n, ir.Constant(I64, 8)), ir.Constant(I64, 8)])
+
+        def cell(ptrs: list[ir.Value]) -> None:
+            b.store(ir.Constant(I64, 0), acc)
+
+            def term(p: list[ir.Value]) -> None:
+                xv = self.f.ops.to_i64(self.load(p[0], x.dtype), "bool" if x.dtype == "bool" else "i64")
+                yv = self.f.ops.to_i64(self.load(p[1], y.dtype), "bool" if y.dtype == "bool" else "i64")
+                b.store(b.add(b.load(acc, typ=I64), b.mul(xv, yv)), acc)
+
+            self.nest([k], [(ptrs[0], [x.strides[1]]), (ptrs[1], [y.strides[0]])], term)
+            b.store(b.load(acc, typ=I64), ptrs[2])
+
+        zero = ir.Constant(I64, 0)
+        self.nest([m, n], [(x.data, [x.strides[0], zero]), (y.data, [zero, y.strides[1]]), target], cell)
 
     def _batch_strides(self, v: View, nb: int) -> list[ir.Value]:
         """`v`'s strides along `nb` broadcast batch axes (0 where it has none or one)."""

@@ -18,7 +18,7 @@ from llvmlite import ir
 
 from tapeless.backend.cpu import numpy_api
 from tapeless.backend.cpu.arrays import ITEMSIZE, PTR, ArrayOps, Expr, Leaf, Sink, View
-from tapeless.backend.cpu.fusion import REDUCTIONS, Plan, is_none
+from tapeless.backend.cpu.fusion import REDUCTIONS, Plan, is_none, primitive_of
 from tapeless.backend.cpu.primtypes import ELEMENTWISE
 from tapeless.backend.cpu.scalars import I1, I64
 from tapeless.backend.cpu.values import ltype
@@ -117,6 +117,20 @@ class ArrayPrimitives:
         self.a.loop(e, shape, Sink("store", out=result))
         return self.a.pack(result)
 
+    def element(self, blk: _Block, node: Apply, p: Primitive, out: Scalar) -> ir.Value:
+        """An elementwise NumPy function of scalars and rank-0 arrays: one element."""
+        values, kinds = [], []
+        for x in node.inputs[1:]:
+            leaf = self.leaf(blk, x)
+            if leaf.view is not None:
+                values.append(self.a.load(leaf.view.data, leaf.view.dtype))
+                kinds.append(leaf.view.dtype)
+            else:
+                assert isinstance(leaf.type, Scalar)
+                values.append(leaf.value)
+                kinds.append(leaf.type.kind)
+        return self.a.el.emit(p.name, values, kinds, out.kind)
+
     # -- the rest -------------------------------------------------------------------------
     def lower(self, blk: _Block, node: Apply, p: Primitive, out: AbstractType) -> ir.Value:
         if node in self.plan(blk).elements:
@@ -124,6 +138,8 @@ class ArrayPrimitives:
         name = p.name
         if name in ELEMENTWISE and isinstance(out, ArrayType):
             return self.called(blk, node, p, out)  # a primitive called through a function value
+        if name in ELEMENTWISE and isinstance(out, Scalar):
+            return self.element(blk, node, p, out)
         method = getattr(self, f"_{name}", None)
         if name in REDUCTIONS:
             return self.reduction(blk, node, REDUCTIONS[name], name == "np_mean")
@@ -372,8 +388,7 @@ class ArrayPrimitives:
     # -- shapes ---------------------------------------------------------------------------
     def _transpose(self, blk: _Block, node: Apply, out: AbstractType) -> ir.Value:
         v = self.view(blk, node.inputs[1])
-        axes = node.inputs[2]
-        perm = list(range(v.ndim))[::-1] if is_none(axes) else list(_axes(node, axes, v.ndim))
+        perm = static_permutation(node, node.inputs[2], v.ndim)
         self.a.incref(self.f.value(blk, node.inputs[1]), v.type)
         return self.a.pack(View(v.dtype, v.mem, v.data, [v.shape[k] for k in perm], [v.strides[k] for k in perm]))
 
@@ -431,6 +446,15 @@ class ArrayPrimitives:
         for i, n in enumerate(shape):
             value = self.b.insert_value(value, n, i)
         return value
+
+    def _inverse_axes(self, blk: _Block, node: Apply, out: AbstractType) -> ir.Value:
+        """The axes undoing a transpose: a value only `_transpose` reads (statically)."""
+        if isinstance(out, TupleType):
+            ndim = len(out.elements)
+            perm = static_permutation(node, node.inputs[1], ndim)
+            inverse = [perm.index(k) for k in range(ndim)]
+            return ir.Constant(ltype(out), [ir.Constant(I64, k) for k in inverse])
+        return ir.Constant(ltype(out), None)
 
     def _ndim(self, blk: _Block, node: Apply, out: AbstractType) -> ir.Value:
         t = self.type(blk, node.inputs[1])
@@ -585,6 +609,18 @@ def flat(v: View) -> View:
     """An (n, 1) or (1, n) product as a vector (the product is C-contiguous)."""
     n = v.shape[0] if isinstance(v.shape[1], ir.Constant) and v.shape[1].constant == 1 else v.shape[1]
     return View(v.dtype, v.mem, v.data, [n], [ir.Constant(I64, ITEMSIZE[v.dtype])])
+
+
+def static_permutation(node: Apply, axes: Node, ndim: int) -> list[int]:
+    """The permutation `np.transpose(x, axes)` makes of `ndim` axes, known at compile
+    time: axes None (reversed), constant, or AD's `inverse_axes` of such."""
+    if is_none(axes):
+        return list(range(ndim))[::-1]
+    p = primitive_of(axes)
+    if p is not None and p.name == "inverse_axes" and isinstance(axes, Apply):
+        forward = static_permutation(node, axes.inputs[1], ndim)
+        return [forward.index(k) for k in range(ndim)]
+    return list(_axes(node, axes, ndim))
 
 
 def _axes(node: Apply, axis: Node, ndim: int) -> tuple[int, ...]:

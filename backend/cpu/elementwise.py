@@ -135,8 +135,8 @@ class ElementOps:
         if name == "np_abs":
             return self.f64_call("llvm.fabs.f64", v[0])
         if name in ("np_maximum", "np_minimum"):
-            x, y = v
-            op = ">=" if name == "np_maximum" else "<="
+            x, y = v  # nan wins; a tie gives y, as NumPy's loops do (np.maximum(-0.0, 0.0) is 0.0)
+            op = ">" if name == "np_maximum" else "<"
             keep_x = b.or_(b.fcmp_ordered(op, x, y), self.ops.is_nan(x))
             return b.select(keep_x, x, y)
         if name == "np_sign":

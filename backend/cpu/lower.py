@@ -51,6 +51,7 @@ from tapeless.backend.cpu.arrays import ArrayOps, Expr, Sink, holds_array
 from tapeless.backend.cpu.fusion import Plan
 from tapeless.backend.cpu.primtypes import (
     ARRAY_PRIMITIVES,
+    SCALAR_PRIMITIVES,
     constant_index,
     has_array,
     primitive_type,
@@ -110,7 +111,9 @@ def is_array_op(p: Primitive, args: list[AbstractType], out: AbstractType) -> bo
         return False
     if p.name in ("gadd", "zeros_like", "sens_like"):
         return isinstance(out, ArrayType) or any(isinstance(a, ArrayType) for a in args)
-    return p.name in ARRAY_PRIMITIVES and (isinstance(out, ArrayType) or any(map(has_array, args)))
+    if p.name in SCALAR_PRIMITIVES:  # operators: scalars keep CPython's semantics
+        return isinstance(out, ArrayType) or any(map(has_array, args))
+    return p.name in ARRAY_PRIMITIVES  # NumPy's functions, of arrays or of scalars
 
 
 @dataclass

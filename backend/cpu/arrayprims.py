@@ -20,6 +20,7 @@ from tapeless.backend.cpu import numpy_api
 from tapeless.backend.cpu.arrays import ITEMSIZE, PTR, ArrayOps, Expr, Leaf, Sink, View
 from tapeless.backend.cpu.fusion import REDUCTIONS, Plan, is_none, primitive_of
 from tapeless.backend.cpu.primtypes import ELEMENTWISE
+from tapeless.backend.cpu.products import Products
 from tapeless.backend.cpu.scalars import I1, I64
 from tapeless.backend.cpu.values import ltype
 from tapeless.errors import TypeInferenceError
@@ -43,6 +44,7 @@ class ArrayPrimitives:
         self.f = f
         self.b = f.b
         self.a = ArrayOps(f)
+        self.mm = Products(self.a)
 
     def plan(self, blk: _Block) -> Plan:
         assert blk.plan is not None
@@ -339,7 +341,7 @@ class ArrayPrimitives:
             total = self.a.loop(e, x.shape, Sink("total"))
             assert total is not None
             return total
-        out = self.a.stacked(row(x) if x.ndim == 1 else x, column(y) if y.ndim == 1 else y, node, "i64", self.a.int_matmul_into)
+        out = self.mm.stacked(row(x) if x.ndim == 1 else x, column(y) if y.ndim == 1 else y, node, "i64", self.mm.int_matmul_into)
         return self.a.pack(drop_vector_axes(out, x.ndim, y.ndim))
 
     def batched(self, node: Apply, x: View, y: View) -> View:
@@ -348,7 +350,7 @@ class ArrayPrimitives:
         address = self.blas(node)
         xs = row(x) if x.ndim == 1 else x
         ys = column(y) if y.ndim == 1 else y
-        return drop_vector_axes(self.a.batched_gemm(xs, ys, node, address), x.ndim, y.ndim)
+        return drop_vector_axes(self.mm.batched_gemm(xs, ys, node, address), x.ndim, y.ndim)
 
     def batched_sens(self, node: Apply, d: Leaf, x: View, y: View, which: int) -> View:
         """The sensitivity of x (`which` 0) or y (1) in x @ y for stacks: d @ y^T or x^T @ d,
@@ -368,9 +370,9 @@ class ArrayPrimitives:
         dm = View("f64", dv.mem, dv.data, shape, strides)
         address = self.blas(node)
         if which == 0:
-            g, like = self.a.batched_gemm(dm, swapped(ys), node, address), xs
+            g, like = self.mm.batched_gemm(dm, swapped(ys), node, address), xs
         else:
-            g, like = self.a.batched_gemm(swapped(xs), dm, node, address), ys
+            g, like = self.mm.batched_gemm(swapped(xs), dm, node, address), ys
         total = self.a.sum_to_shape(g, g.type, like.shape)
         self.a.decref_mem(g.mem)
         operand = x if which == 0 else y
@@ -383,7 +385,7 @@ class ArrayPrimitives:
         return address
 
     def gemm(self, node: Apply, x: View, y: View) -> View:
-        return self.a.gemm(x, y, node, self.blas(node))
+        return self.mm.gemm(x, y, node, self.blas(node))
 
     # -- shapes ---------------------------------------------------------------------------
     def _transpose(self, blk: _Block, node: Apply, out: AbstractType) -> ir.Value:

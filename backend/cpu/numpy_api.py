@@ -243,6 +243,18 @@ def blas_int_bits() -> int | None:
     return None if found is None else found[3]
 
 
+def blas_thread_setter() -> int | None:
+    """The address of OpenBLAS's `int openblas_set_num_threads_local(int)` (the threads of
+    the calling thread only; returns the previous count), or None without it."""
+    found = _blas()
+    if found is None:
+        return None
+    try:
+        return ctypes.cast(found[0].openblas_set_num_threads_local, ctypes.c_void_p).value
+    except AttributeError:
+        return None
+
+
 def blas_function(name: str) -> int | None:
     """The address of CBLAS routine `name` ("dgemm", "dgemv", "ddot", ...) of NumPy's BLAS
     (C interface, enums as C int, integers of `blas_int_bits`), or None if it has none."""
@@ -262,5 +274,6 @@ __all__ = [
     "DESCR_FROM_TYPE", "DESCR_TYPE_NUM", "DTYPES", "F_CONTIGUOUS", "NEW_COPY", "NEW_FROM_DESCR",
     "NPY_CORDER", "OWNDATA", "SET_BASE_OBJECT", "SWAPPED_BYTEORDER", "TYPE_NUM",
     "TYPE_NUMS", "WRITEABLE", "ArrayFields", "DescrFields", "blas_function", "blas_int_bits",
+    "blas_thread_setter",
     "dtype_kind",
 ]  # fmt: skip

@@ -7,7 +7,9 @@ whose leading axes broadcast, one product per matrix), and
 `int_matmul_into` (int64 loops, wrapping as NumPy's). BLAS takes a matrix as
 it is when one of its strides is the item size and the other covers a row
 (row- or column-major, transposed views included); any other layout is
-copied first by the module's one `tl_copy_matrix` function.
+copied first by the module's one `tl_copy_matrix` function. Products smaller
+than `SMALL_PRODUCT` run on one BLAS thread (`openblas_set_num_threads_local`,
+set and restored around the call, for the calling thread only).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Callable
 
 from llvmlite import ir
 
+from tapeless.backend.cpu import numpy_api
 from tapeless.backend.cpu.arrays import PTR, ArrayOps, View
 from tapeless.backend.cpu.scalars import F64, I32, I64
 from tapeless.ir.nodes import Apply
@@ -23,6 +26,10 @@ from tapeless.ir.nodes import Apply
 I8 = ir.IntType(8)
 #: CBLAS constants.
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
+#: Products of fewer multiply-adds (m * n * k) run on one BLAS thread: threads cost more
+#: than they save there, and much more when the cores are busy (a loop of small products,
+#: as a recurrent network's, ran 15x slower threaded on a loaded 2-core machine).
+SMALL_PRODUCT = 1 << 21
 
 
 class Products:
@@ -131,12 +138,30 @@ class Products:
                     [I32, I32, I32, I64, I64, I64, F64, PTR, I64, PTR, I64, F64, PTR, I64],
                 )
                 fn = b.inttoptr(ir.Constant(I64, dgemm), fnty.as_pointer())
+                small = b.icmp_signed("<", self.a.size([m, n, k]), ir.Constant(I64, SMALL_PRODUCT))
+                previous = self.threads(small, ir.Constant(I32, 1))
                 b.call(fn, [
                     ir.Constant(I32, ROW_MAJOR), x_trans, y_trans, m, n, k, ir.Constant(F64, 1.0),
                     xa, x_ld, ya, y_ld, ir.Constant(F64, 0.0), out, n,
                 ])
+                self.threads(small, previous)
                 self.a.decref_mem(x_tmp)
                 self.a.decref_mem(y_tmp)
+
+    def threads(self, small: ir.Value, count: ir.Value) -> ir.Value:
+        """Where `small`, set BLAS's threads for this thread only to `count`; the previous
+        count (`count` itself elsewhere, or when the BLAS cannot set it)."""
+        address = numpy_api.blas_thread_setter()
+        if address is None:
+            return count
+        b = self.b
+        fnty = ir.FunctionType(I32, [I32])
+        setter = b.inttoptr(ir.Constant(I64, address), fnty.as_pointer())
+        slot = self.a.f.alloca(I32)
+        b.store(count, slot)
+        with b.if_then(small):
+            b.store(b.call(setter, [count]), slot)
+        return b.load(slot, typ=I32)
 
     def _blas_layout(self, v: View) -> tuple[ir.Value, ir.Value, ir.Value, ir.Value]:
         """(data, transpose flag, leading dimension, temporary block or null) that BLAS takes

@@ -19,7 +19,7 @@ Both expect IR that `verify` accepts and keep it so; both take an optional
 
 from __future__ import annotations
 
-from tapeless.errors import InternalError
+from tapeless.errors import InternalError, Location
 from tapeless.ir.analysis import Analysis, analyze
 from tapeless.ir.nodes import Apply, Constant, Graph, Node, Parameter, constant_graph, replace
 
@@ -68,7 +68,7 @@ def inline(call: Apply, analysis: Analysis | None = None) -> Node:
     for h, copy in nested.items():
         for p in h.parameters:
             node_map[p] = copy.add_parameter(p.name, p.loc)
-    outputs = _copy_bodies(scope, {**nested, g: call.graph}, nested, node_map)
+    outputs = _copy_bodies(scope, {**nested, g: call.graph}, nested, node_map, call.loc)
     for h, copy in nested.items():
         copy.output = outputs[h]
     result = outputs[g]
@@ -86,8 +86,13 @@ def _copy_bodies(
     home: dict[Graph, Graph],
     graph_constants: dict[Graph, Graph],
     node_map: dict[Node, Node],
+    loc: Location | None = None,
 ) -> dict[Graph, Node]:
     """Copy the nodes owned by the graphs of `scope`; return the copies of their outputs.
+
+    An `Apply` without a location takes `loc` (inlining gives the call's: the
+    applications of a primitive's J, or of a backpropagator, then point at the
+    source expression they come from).
 
     An `Apply` owned by `h` is copied into `home[h]`; a constant of a graph in
     `graph_constants` becomes a constant of its image, other constants are
@@ -110,7 +115,7 @@ def _copy_bodies(
             target = home.get(node.graph)
             if target is None:
                 continue  # a free variable from outside the scope: shared
-            copy = Apply([], target, node.loc)
+            copy = Apply([], target, node.loc if node.loc is not None else loc)
             node_map[node] = copy
             pairs.append((node, copy))
             stack.extend(reversed(node.inputs))

@@ -187,7 +187,10 @@ class ArrayPrimitives:
     def _unreduce(self, blk: _Block, node: Apply, out: AbstractType) -> ir.Value:
         d, like, axis = node.inputs[1:]
         lt = self.type(blk, like)
-        assert isinstance(lt, ArrayType)
+        if not isinstance(lt, ArrayType):  # the sensitivity of a scalar: d itself, a float
+            dt = self.type(blk, d)
+            assert isinstance(dt, Scalar)
+            return self.f.ops.to_f64(self.f.value(blk, d), dt.kind)
         axes = _axes(node, axis, lt.ndim)
         leaf = self.leaf(blk, d)
         if leaf.view is not None:

@@ -143,7 +143,26 @@ class ElementOps:
             return self.sign(v[0])
         if name in ("pow", "np_power", "integer_pow"):
             return self.f64_call("llvm.pow.f64", v[0], v[1])
+        if name in ("floordiv", "mod"):
+            return self.float_divmod(v[0], v[1])[0 if name == "floordiv" else 1]
         raise InternalError(f"no element code for {name} on floats")
+
+    def float_divmod(self, a: ir.Value, b_: ir.Value) -> tuple[ir.Value, ir.Value]:
+        """NumPy's float `//` and `%` (npy_divmod): from fmod, the quotient floored and
+        rounded back where the division was inexact, signs of zero as NumPy's."""
+        b = self.b
+        zero, one, half = ir.Constant(F64, 0.0), ir.Constant(F64, 1.0), ir.Constant(F64, 0.5)
+        copysign = self.ops.intrinsic("llvm.copysign.f64", F64, [F64, F64])
+        mod = b.frem(a, b_)
+        div = b.fdiv(b.fsub(a, mod), b_)
+        fix = b.and_(b.fcmp_unordered("!=", mod, zero), b.xor(b.fcmp_ordered("<", b_, zero), b.fcmp_ordered("<", mod, zero)))
+        mod = b.select(fix, b.fadd(mod, b_), b.select(b.fcmp_ordered("==", mod, zero), b.call(copysign, [zero, b_]), mod))
+        div = b.select(fix, b.fsub(div, one), div)
+        floor = self.f64_call("llvm.floor.f64", div)
+        floor = b.select(b.fcmp_ordered(">", b.fsub(div, floor), half), b.fadd(floor, one), floor)
+        floordiv = b.select(b.fcmp_ordered("==", div, zero), b.call(copysign, [zero, b.fdiv(a, b_)]), floor)
+        by_zero = b.fcmp_ordered("==", b_, zero)
+        return b.select(by_zero, b.fdiv(a, b_), floordiv), b.select(by_zero, b.frem(a, b_), mod)
 
     def ints(self, name: str, v: list[ir.Value]) -> ir.Value:
         b = self.b
@@ -170,7 +189,25 @@ class ElementOps:
             return b.select(b.icmp_signed(">", v[0], zero), ir.Constant(I64, 1), s)
         if name in ("pow", "np_power", "integer_pow"):
             return self.int_power(v[0], v[1])
+        if name in ("floordiv", "mod"):
+            return self.int_divmod(v[0], v[1])[0 if name == "floordiv" else 1]
         raise InternalError(f"no element code for {name} on ints")
+
+    def int_divmod(self, x: ir.Value, y: ir.Value) -> tuple[ir.Value, ir.Value]:
+        """NumPy's int64 `//` and `%`: floored; 0 for both where y is 0 (NumPy warns), and
+        the quotient of INT64_MIN // -1 wraps."""
+        b = self.b
+        zero, one = ir.Constant(I64, 0), ir.Constant(I64, 1)
+        bad = b.or_(b.icmp_signed("==", y, zero), b.and_(b.icmp_signed("==", y, ir.Constant(I64, -1)), b.icmp_signed("==", x, ir.Constant(I64, -(2**63)))))
+        safe = b.select(bad, one, y)
+        q = b.sdiv(x, safe)
+        r = b.srem(x, safe)
+        fix = b.and_(b.icmp_signed("!=", r, zero), b.xor(b.icmp_signed("<", r, zero), b.icmp_signed("<", safe, zero)))
+        q = b.select(fix, b.sub(q, one), q)
+        r = b.select(fix, b.add(r, safe), r)
+        by_zero = b.icmp_signed("==", y, zero)
+        wrapped = b.select(by_zero, zero, b.sub(zero, x))  # INT64_MIN // -1 wraps to itself
+        return b.select(bad, wrapped, q), b.select(bad, zero, r)
 
     def bools(self, name: str, v: list[ir.Value]) -> ir.Value:
         if name == "add" or name == "np_maximum":

@@ -50,7 +50,7 @@ SCALAR_PRIMITIVES = frozenset(
 #: elementwise ones (which take scalars too), reductions, linear algebra and shapes.
 ELEMENTWISE = frozenset(
     {
-        "add", "sub", "mul", "truediv", "neg", "pos", "pow", "integer_pow",
+        "add", "sub", "mul", "truediv", "floordiv", "mod", "neg", "pos", "pow", "integer_pow",
         "eq", "ne", "lt", "le", "gt", "ge",
         "np_exp", "np_expm1", "np_log", "np_log1p", "np_sqrt", "np_sin", "np_cos", "np_tan",
         "np_arcsin", "np_arccos", "np_arctan", "np_sinh", "np_cosh", "np_tanh", "np_arctan2",
@@ -115,6 +115,8 @@ def _array_primitive(p: Primitive, node: Apply, args: list[AbstractType]) -> Abs
         out = p.infer(*given, *args[len(given):])
     except TapelessError as e:
         raise TypeInferenceError(e.message, node.loc, construct=e.construct, hint=e.hint) from None
+    if p.name in ELEMENTWISE and isinstance(out, ArrayType) and out.ndim == 0:
+        return Scalar(out.dtype)  # NumPy unwraps a 0-d result of a ufunc or an operator
     return without_values(out)
 
 

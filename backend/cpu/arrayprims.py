@@ -249,12 +249,16 @@ class ArrayPrimitives:
             if not isinstance(t, ArrayType) or t.ndim > 2:
                 raise _refused(node, "the sensitivity of np.dot of a scalar or of rank above 2")
 
-    def _matmul_dx(self, blk: _Block, node: Apply, out: AbstractType) -> ir.Value:
+    def sens_operands(self, blk: _Block, node: Apply) -> tuple[Leaf, Leaf, Leaf, View, View]:
+        """d, x and y of `matmul_dx/dy(d, x, y)`, and the views of x and y (float arrays)."""
         d, x, y = (self.leaf(blk, n) for n in node.inputs[1:4])
         if any(v.view is not None and v.view.dtype != "f64" for v in (d, x, y)):
             raise _refused(node, "the sensitivity of @ of int arrays")
-        xv, yv = x.view, y.view
-        assert xv is not None and yv is not None
+        assert x.view is not None and y.view is not None
+        return d, x, y, x.view, y.view
+
+    def _matmul_dx(self, blk: _Block, node: Apply, out: AbstractType) -> ir.Value:
+        d, _, y, xv, yv = self.sens_operands(blk, node)
         if xv.ndim > 2 or yv.ndim > 2:
             return self.a.pack(self.batched_sens(node, d, xv, yv, 0))
         if xv.ndim == 2 and yv.ndim == 2:
@@ -266,11 +270,7 @@ class ArrayPrimitives:
         return self.scaled(d, y)
 
     def _matmul_dy(self, blk: _Block, node: Apply, out: AbstractType) -> ir.Value:
-        d, x, y = (self.leaf(blk, n) for n in node.inputs[1:4])
-        if any(v.view is not None and v.view.dtype != "f64" for v in (d, x, y)):
-            raise _refused(node, "the sensitivity of @ of int arrays")
-        xv, yv = x.view, y.view
-        assert xv is not None and yv is not None
+        d, x, _, xv, yv = self.sens_operands(blk, node)
         if xv.ndim > 2 or yv.ndim > 2:
             return self.a.pack(self.batched_sens(node, d, xv, yv, 1))
         if xv.ndim == 2 and yv.ndim == 2:

@@ -21,7 +21,6 @@ import subprocess
 import sys
 import weakref
 from collections.abc import Callable
-from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +28,7 @@ import pytest
 from backend_support import same
 from hypothesis import given
 from hypothesis import strategies as st
+from native_entry_support import Fallback, entry, native, shared_entry
 
 from tapeless.backend.cpu import jit
 from tapeless.backend.cpu.entry import (
@@ -44,37 +44,6 @@ from tapeless.errors import InternalError
 from tapeless.ir.types import BOOL, F64, I64, NONE, SliceType, TupleType
 
 I64_MIN, I64_MAX = -(2**63), 2**63 - 1
-
-
-def native(params: str, body: str, declarations: str = "") -> int:
-    """Compile `declarations` and `define i32 @<fresh name>(params) { body }`; its address."""
-    name = jit.unique_name("test")
-    jit.compile_module(f'{declarations}\ndefine i32 @"{name}"({params}) {{\n{body}\n}}')
-    return jit.address(name)
-
-
-class Fallback:
-    """A fallback that records its calls and returns the marker "fallback"."""
-
-    def __init__(self):
-        self.calls = []
-
-    def __call__(self, *args, **kwargs):
-        self.calls.append((args, kwargs))
-        return "fallback"
-
-
-def entry(arg_types, result_type, fn, errors=(), fallback=None, parameters=None):
-    """(builtin, its fallback: a new `Fallback` by default) for native function `fn` (`native`'s args)."""
-    fallback = Fallback() if fallback is None else fallback
-    spec = EntrySpec(tuple(arg_types), result_type, native(*fn), tuple(errors))
-    return make_entry([spec], fallback, "f", parameters=parameters), fallback
-
-
-@cache
-def shared_entry(arg_types, result_type, fn, errors=()):
-    """`entry`, built once per process (for hypothesis tests, which call it per example)."""
-    return entry(arg_types, result_type, fn, errors)
 
 
 def outcome(fn: Callable, *args):

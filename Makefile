@@ -23,7 +23,7 @@ help:
 	@echo "make pytest     only the tests   (PYTEST_WORKERS=0 for serial, PYTEST_ARGS=...)"
 	@echo "make lint       ruff check"
 	@echo "make typecheck  mypy on the package"
-	@echo "make bench      tapeless beside Python, Numba and JAX (own venv .venv-bench; BENCH_ARGS=--quick)"
+	@echo "make bench      tapeless beside Python, NumPy, Numba, JAX and PyTorch (own venv .venv-bench; BENCH_ARGS=--quick)"
 	@echo "                BENCH_ARGS='--write docs/performance.md' regenerates docs/performance.md"
 	@echo "make setup      only create .venv and install tapeless[dev] into it"
 	@echo "make clean      remove caches and build outputs;  make distclean: .venv too"

@@ -204,16 +204,16 @@ class ArrayOps:
     def fill(self, dtype: str, shape: Sequence[ir.Value], value: float | int) -> View:
         """A new C-contiguous array of `shape` holding `value` everywhere."""
         out = self.new(dtype, shape)
-        if value == 0 and str(value) != "-0.0":
-            self.zero(out.data, b_size=self.b.mul(self.size(shape), ir.Constant(I64, ITEMSIZE[dtype])))
+        if value == 0 and str(value) != "-0.0":  # (the bits of -0.0 are not zero)
+            self.zero(out.data, self.b.mul(self.size(shape), ir.Constant(I64, ITEMSIZE[dtype])))
         else:
             self.loop(Expr("const", dtype, [], constant=value), shape, Sink("store", out=out))
         return out
 
-    def zero(self, data: ir.Value, b_size: ir.Value) -> None:
-        """Set `b_size` bytes at `data` to 0 (the bits of 0.0, 0 and False)."""
+    def zero(self, data: ir.Value, nbytes: ir.Value) -> None:
+        """Set `nbytes` bytes at `data` to 0 (the bits of 0.0, 0 and False)."""
         memset = self.f.ops.intrinsic("llvm.memset.p0.i64", ir.VoidType(), [PTR, I8, I64, ir.IntType(1)])
-        self.b.call(memset, [data, ir.Constant(I8, 0), b_size, ir.Constant(ir.IntType(1), 0)])
+        self.b.call(memset, [data, ir.Constant(I8, 0), nbytes, ir.Constant(ir.IntType(1), 0)])
 
     def copy(self, v: View) -> View:
         """A C-contiguous copy of `v`."""
@@ -366,6 +366,8 @@ class ArrayOps:
             return self.el.floats("np_maximum" if op == "max" else "np_minimum", [x, a])
         if op == "add":
             return b.add(a, x)
+        if kind == "bool":  # (i1 compares signed: True is -1)
+            return b.or_(a, x) if op == "max" else b.and_(a, x)
         return b.select(b.icmp_signed(">" if op == "max" else "<", x, a), x, a)
 
     def _strided(self, e: Expr | Leaf, leaves: list[Leaf], shape: Sequence[ir.Value], sink: Sink, acc: ir.Value | None) -> None:
@@ -513,6 +515,8 @@ class ArrayOps:
         shape = self.shape_of(e)
         kind = e_kind(e)
         n = len(shape)
+        if axes is not None and len(set(axes)) == n:
+            axes = None  # every axis: a scalar, as over all
         out_kind = "f64" if (mean or kind == "f64") else "i64"
         if op in ("max", "min"):
             reduced = shape if axes is None else [shape[a] for a in axes]
@@ -530,18 +534,17 @@ class ArrayOps:
                 total = b.trunc(total, I1)
             return total, Scalar(out_kind)
         keep_dims = [shape[d] for d in range(n) if d not in axes]
-        out = self.fill("f64" if out_kind == "f64" else ("i64" if out_kind != "bool" else "bool"), keep_dims, 0)
-        if op != "add":
-            self.loop(Expr("const", out.dtype, [], constant=_identity_value(op, out.dtype)), keep_dims, Sink("store", out=out))
+        dtype = "f64" if out_kind == "f64" else out_kind
+        out = self.fill(dtype, keep_dims, 0 if op == "add" else _identity_value(op, dtype))
+        kept = iter(out.strides)
+        strides = [ir.Constant(I64, 0) if d in axes else next(kept) for d in range(n)]
+        full = View(out.dtype, out.mem, out.data, list(shape), strides)
         keep = [ir.Constant(I1, int(d not in axes)) for d in range(n)]
-        full = View(out.dtype, out.mem, out.data, list(shape), [ir.Constant(I64, 0)] * n)
-        stride_iter = iter(out.strides)
-        full.strides = [next(stride_iter) if d not in axes else ir.Constant(I64, 0) for d in range(n)]
         self.loop(e, shape, Sink("reduce_into", op=op, out=full, keep=keep))
         if mean:
             count = self.el.ops.to_f64(self.size([shape[a] for a in axes]), "i64")
-            flat = View("f64", out.mem, out.data, out.shape, out.strides)
-            self.loop(Expr("truediv", "f64", [self.leaf_of(flat), Leaf(count, Scalar("f64"))]), out.shape, Sink("store", out=out))
+            e_mean = Expr("truediv", "f64", [self.leaf_of(out), Leaf(count, Scalar("f64"))])
+            self.loop(e_mean, out.shape, Sink("store", out=out))
         return self.pack(out), ArrayType(out.dtype, len(keep_dims))
 
     def sum_to_shape(self, d: View | ir.Value, d_type: AbstractType, like: list[ir.Value]) -> View:

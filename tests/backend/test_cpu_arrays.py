@@ -583,3 +583,18 @@ def test_returned_arrays_survive_the_call_and_gc() -> None:
     np.testing.assert_array_equal(yt, expected[1])  # a view keeps its base's block alive
     del yt, same_x, xt
     assert live() == start
+
+
+def bool_and_int_reductions(a):
+    return (
+        np.max(a > 0.5), np.min(a > 0.5), np.max(a > 0.5, axis=1), np.min(a > 0.5, axis=0),
+        np.sum(a > 0.5, axis=0), np.max(a, axis=(0, 1)), np.mean(a, axis=1),
+    )  # fmt: skip
+
+
+@given(hnp.arrays(np.float64, hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=4), elements=st.floats(-2, 2)))
+def test_reductions_over_axes_of_bools_and_floats(a) -> None:
+    want = tl.compile(bool_and_int_reductions, backend="interp")(a)
+    got = tl.compile(bool_and_int_reductions)(a)
+    for w, g in zip(want, got, strict=True):
+        assert np.array_equal(np.asarray(w), np.asarray(g)) and np.asarray(w).dtype == np.asarray(g).dtype

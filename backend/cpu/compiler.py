@@ -170,7 +170,16 @@ def compile_graph(graph: Graph, arg_types: tuple[AbstractType, ...], *, optimize
     t1 = time.perf_counter()
     spec = Specialization(program, data_types)
     t2 = time.perf_counter()
-    lowering = ModuleLowering(spec, graph.name)
+    try:
+        lowering = ModuleLowering(spec, graph.name)
+    except (AssertionError, TypeError, KeyError, ValueError, AttributeError) as e:
+        # a bug of the lowering: said as one, at the function, never a bare traceback
+        raise InternalError(
+            f"native lowering of {graph.name} failed: {type(e).__name__}: {e}",
+            graph.loc,
+            construct="native compilation",
+            hint='please report it; backend="interp" runs the function meanwhile',
+        ) from e
     llvm_ir = str(lowering.module)
     t3 = time.perf_counter()
     jit.compile_module(llvm_ir)

@@ -343,6 +343,8 @@ def _env_key(node: Apply, env: AbstractType, key: AbstractType) -> tuple[EnvReco
 
 def _env_setitem(node: Apply, args: list[AbstractType], layout: EnvLayout) -> AbstractType:
     env, key = _env_key(node, args[0], args[1])
+    if has_array(args[2]):  # (environments are not reference counted)
+        raise _unsupported(node, "an AD environment holding arrays (a derivative of order 2 or more)")
     entries = dict(env.entries)
     stored = layout.box(args[2], node)
     entries[key.key] = union(entries.get(key.key), stored, node) or stored

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from functools import cache
 
+from backend_support import same
+
 from tapeless.backend.cpu import jit, memory
-from tapeless.backend.cpu.entry import EntrySpec, leaves, make_entry
+from tapeless.backend.cpu.entry import EntrySpec, NotNative, abi_type, leaves, make_entry
 
 #: The LLVM type of each leaf kind (as an argument of a native function).
 LLVM_LEAF = {"f64": "double", "i64": "i64", "bool": "i1", "ptr": "ptr"}
@@ -62,3 +64,26 @@ def echo(typ) -> tuple[str, str]:
         else:
             body.append(f"store {LLVM_LEAF[kind]} %a{i}, ptr %s{i}")
     return ", ".join([*params, "ptr %out"]), "\n".join([*body, "ret i32 0"])
+
+
+def ruled(value):
+    """`abi_type(value)`, or None where it refuses the value."""
+    try:
+        return abi_type(value)
+    except NotNative:
+        return None
+
+
+def check_round_trip(v, w) -> None:
+    """An entry for the type `abi_type` gives `v` takes `v` and gives it back, and takes `w`
+    exactly when `abi_type` gives `w` that type too (else `w` goes to the fallback)."""
+    typ = ruled(v)
+    if typ is None:
+        return
+    f, fallback = shared_entry((typ,), typ, echo(typ))
+    assert same(f(v), v) and fallback.calls == []
+    if ruled(w) == typ:
+        assert same(f(w), w) and fallback.calls == []
+    else:
+        assert f(w) == "fallback"
+        fallback.calls.clear()

@@ -28,7 +28,7 @@ import pytest
 from backend_support import same
 from hypothesis import given
 from hypothesis import strategies as st
-from native_entry_support import Fallback, entry, native, shared_entry
+from native_entry_support import Fallback, check_round_trip, entry, native, shared_entry
 
 from tapeless.backend.cpu import jit
 from tapeless.backend.cpu.entry import (
@@ -37,7 +37,6 @@ from tapeless.backend.cpu.entry import (
     NotNative,
     Parameters,
     abi_type,
-    leaves,
     make_entry,
 )
 from tapeless.errors import InternalError
@@ -137,21 +136,6 @@ add:
 store double %r, ptr %out
 ret i32 0""",
 )
-_LLVM_LEAF = {"f64": "double", "i64": "i64", "bool": "i1"}
-
-
-def echo(typ) -> tuple[str, str]:
-    """A native function (`native`'s args) whose result is its argument of type `typ`."""
-    kinds = leaves(typ)
-    params = [f"{_LLVM_LEAF[k]} %a{i}" for i, k in enumerate(kinds)]
-    body = []
-    for i, kind in enumerate(kinds):
-        body.append(f"%s{i} = getelementptr i64, ptr %out, i64 {i}")
-        if kind == "bool":
-            body.append(f"%z{i} = zext i1 %a{i} to i64\nstore i64 %z{i}, ptr %s{i}")
-        else:
-            body.append(f"store {_LLVM_LEAF[kind]} %a{i}, ptr %s{i}")
-    return ", ".join([*params, "ptr %out"]), "\n".join([*body, "ret i32 0"])
 
 finite = st.floats(allow_nan=False, allow_infinity=False)
 
@@ -300,26 +284,9 @@ data = st.recursive(
 )
 
 
-def ruled(value):
-    """`abi_type(value)`, or None where it refuses the value."""
-    try:
-        return abi_type(value)
-    except NotNative:
-        return None
-
-
 @given(data, data)
 def test_entry_takes_exactly_what_abi_type_types(v, w):
-    typ = ruled(v)
-    if typ is None:
-        return
-    f, fallback = shared_entry((typ,), typ, echo(typ))
-    assert same(f(v), v) and fallback.calls == []
-    if ruled(w) == typ:
-        assert same(f(w), w) and fallback.calls == []
-    else:
-        assert f(w) == "fallback"
-        fallback.calls.clear()
+    check_round_trip(v, w)
 
 
 @pytest.mark.parametrize(

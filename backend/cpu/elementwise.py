@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from llvmlite import ir
 
-from tapeless.backend.cpu.scalars import COMPARISONS, F64, I1, I64, ScalarOps
+from tapeless.backend.cpu.scalars import COMPARISONS, F64, I64, ScalarOps
 from tapeless.backend.cpu.vecmath import declare_math
 from tapeless.errors import InternalError
 
@@ -220,32 +220,8 @@ class ElementOps:
 
     def int_power(self, x: ir.Value, n: ir.Value) -> ir.Value:
         """x ** n by squaring (wrapping, as NumPy's int64 loop); a negative n raises."""
-        b, ops = self.b, self.ops
-        ops.raise_if(b.icmp_signed("<", n, ir.Constant(I64, 0)), NEGATIVE_POWER)
-        pre = b.block
-        loop = b.append_basic_block("ipow")
-        done = b.append_basic_block("ipow_done")
-        b.branch(loop)
-        b.position_at_end(loop)
-        acc = b.phi(I64)
-        base = b.phi(I64)
-        k = b.phi(I64)
-        acc.add_incoming(ir.Constant(I64, 1), pre)
-        base.add_incoming(x, pre)
-        k.add_incoming(n, pre)
-        odd = b.trunc(k, I1)
-        acc2 = b.select(odd, b.mul(acc, base), acc)
-        k2 = b.ashr(k, ir.Constant(I64, 1))
-        base2 = b.mul(base, base)
-        acc.add_incoming(acc2, loop)
-        base.add_incoming(base2, loop)
-        k.add_incoming(k2, loop)
-        b.cbranch(b.icmp_signed("==", k2, ir.Constant(I64, 0)), done, loop)
-        b.position_at_end(done)
-        result = b.phi(I64)
-        result.add_incoming(acc2, loop)
-        # (n == 0 enters the loop once with k = 0: acc stays 1)
-        return result
+        self.ops.raise_if(self.b.icmp_signed("<", n, ir.Constant(I64, 0)), NEGATIVE_POWER)
+        return self.ops.power_by_squaring(x, n, self.b.mul)
 
 
 def small_power(b: ir.IRBuilder, x: ir.Value, n: int) -> ir.Value | None:

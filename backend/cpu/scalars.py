@@ -231,9 +231,17 @@ class ScalarOps:
             b.icmp_signed("<", n, ir.Constant(I64, 0)),
             (ValueError, "int ** negative int gives a float in CPython; native ints cannot"),
         )
-        fn = self.b.function
+        return self.power_by_squaring(x, n, lambda a, c: self.checked_int("smul", a, c))
+
+    def power_by_squaring(self, x: ir.Value, n: ir.Value, mul: Callable[[ir.Value, ir.Value], ir.Value]) -> ir.Value:
+        """x ** n for int64s, n >= 0, by squaring, multiplying with `mul` (checked: CPython's
+        ints; wrapping: NumPy's). The base is squared only while bits of n remain, so a
+        checked product fails only where the result does not fit."""
+        b = self.b
+        fn = b.function
         head = fn.append_basic_block("ipow.head")
         body = fn.append_basic_block("ipow.body")
+        square = fn.append_basic_block("ipow.square")
         done = fn.append_basic_block("ipow.done")
         start = b.block
         b.branch(head)
@@ -247,17 +255,21 @@ class ScalarOps:
         b.cbranch(b.icmp_signed(">", exp, ir.Constant(I64, 0)), body, done)
         b.position_at_end(body)
         odd = b.trunc(exp, I1)
-        new_acc = b.select(odd, self.checked_int("smul", acc, base), acc)
+        new_acc = b.select(odd, mul(acc, base), acc)
         rest = b.ashr(exp, ir.Constant(I64, 1))
-        more = b.icmp_signed(">", rest, ir.Constant(I64, 0))
-        squared = b.select(more, self.checked_int("smul", base, base), base)
-        end = b.block
+        last = b.block
+        b.cbranch(b.icmp_signed(">", rest, ir.Constant(I64, 0)), square, done)
+        b.position_at_end(square)
+        squared = mul(base, base)
+        acc.add_incoming(new_acc, b.block)
+        base.add_incoming(squared, b.block)
+        exp.add_incoming(rest, b.block)
         b.branch(head)
-        acc.add_incoming(new_acc, end)
-        base.add_incoming(squared, end)
-        exp.add_incoming(rest, end)
         b.position_at_end(done)
-        return acc
+        result = b.phi(I64)
+        result.add_incoming(acc, head)
+        result.add_incoming(new_acc, last)
+        return result
 
     def _integer_pow(self, args: list[ir.Value], kinds: list[str], out: str) -> ir.Value:
         return self._pow(args, kinds, out)

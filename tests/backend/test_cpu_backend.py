@@ -155,6 +155,18 @@ def test_ints_are_64_bit():
         tl.compile(mul)(2**62, 4)
     with pytest.raises(TapelessError, match="does not fit in 64 bits"):
         tl.compile(mul)(2**64, 1)
+    with pytest.raises(OverflowError, match="64 bits"):
+        tl.compile(int_power)(3, 40)
+
+
+def int_power(x, n):
+    return x**n
+
+
+@pytest.mark.parametrize("x,n", [(2**32, 1), (2**31, 2), (-(2**21), 3), (3, 39), (7, 0), (-1, 2**40 + 1)])
+def test_int_powers_that_fit_in_64_bits_are_computed(x, n):
+    # the base is squared only while bits of n remain: (2**32) ** 1 once raised OverflowError
+    assert tl.compile(int_power)(x, n) == x**n
 
 
 def test_dispatch_per_signature_and_clear_errors():

@@ -326,36 +326,39 @@ class ArrayOps:
     def _flat(self, e: Expr | Leaf, leaves: list[Leaf], shape: Sequence[ir.Value], sink: Sink, acc: ir.Value | None) -> None:
         """One unit-stride loop over the elements (every operand C-contiguous, of `shape`)."""
         b = self.b
-        n = self.size(shape)
-        pre = b.block
-        body = b.append_basic_block("flat")
-        done = b.append_basic_block("flat_done")
         kind = e_kind(e)
-        start = b.load(acc, typ=acc.allocated_type) if acc is not None else None
-        b.cbranch(b.icmp_signed(">", n, ir.Constant(I64, 0)), body, done)
-        b.position_at_end(body)
+
+        def element(i: ir.Value) -> None:
+            values = {}
+            for leaf in leaves:
+                v = leaf.view
+                assert v is not None
+                values[id(leaf)] = self.load(b.gep(v.data, [i], source_etype=ELEMENT[v.dtype]), v.dtype)
+            x = self.evaluate(e, values)
+            if acc is not None:
+                x = self.el.ops.convert(x, kind, "f64" if kind == "f64" else "i64")
+                b.store(self.combine(sink.op, b.load(acc, typ=acc.allocated_type), x, kind), acc)
+            else:
+                assert sink.out is not None
+                out = sink.out
+                self.store(self.el.ops.convert(x, kind, out.dtype), b.gep(out.data, [i], source_etype=ELEMENT[out.dtype]), out.dtype)
+
+        self.count(self.size(shape), element)
+
+    def count(self, n: ir.Value, each: Callable[[ir.Value], None]) -> None:
+        """`each(i)` for i in range(n): one counted loop (nothing when n <= 0)."""
+        b = self.b
+        pre = b.block
+        loop = b.append_basic_block("loop")
+        done = b.append_basic_block("loop_done")
+        b.cbranch(b.icmp_signed(">", n, ir.Constant(I64, 0)), loop, done)
+        b.position_at_end(loop)
         i = b.phi(I64)
         i.add_incoming(ir.Constant(I64, 0), pre)
-        total = None
-        if acc is not None and start is not None:
-            total = b.phi(acc.allocated_type)
-            total.add_incoming(start, pre)
-        values = {}
-        for leaf in leaves:
-            v = leaf.view
-            assert v is not None
-            values[id(leaf)] = self.load(b.gep(v.data, [i], source_etype=ELEMENT[v.dtype]), v.dtype)
-        x = self.evaluate(e, values)
+        each(i)
         nxt = b.add(i, ir.Constant(I64, 1))
-        if total is not None:
-            new = self.combine(sink.op, total, self.el.ops.convert(x, kind, "f64" if kind == "f64" else "i64"), kind)
-            total.add_incoming(new, b.block)
-            b.store(new, acc)
-        else:
-            assert sink.out is not None
-            self.store(self.el.ops.convert(x, kind, sink.out.dtype), b.gep(sink.out.data, [i], source_etype=ELEMENT[sink.out.dtype]), sink.out.dtype)
         i.add_incoming(nxt, b.block)
-        b.cbranch(b.icmp_signed("<", nxt, n), body, done)
+        b.cbranch(b.icmp_signed("<", nxt, n), loop, done)
         b.position_at_end(done)
 
     def combine(self, op: str, a: ir.Value, x: ir.Value, kind: str) -> ir.Value:
@@ -450,44 +453,17 @@ class ArrayOps:
                 with strided:
                     self.nest(shape, pointers, body)
             return
-        n = shape[0]
-        pre = b.block
-        loop = b.append_basic_block("nest")
-        done = b.append_basic_block("nest_done")
-        b.cbranch(b.icmp_signed(">", n, ir.Constant(I64, 0)), loop, done)
-        b.position_at_end(loop)
-        i = b.phi(I64)
-        i.add_incoming(ir.Constant(I64, 0), pre)
-        phis = []
-        for p, _ in pointers:
-            phi = b.phi(PTR)
-            phi.add_incoming(p, pre)
-            phis.append(phi)
-        inner = [(phi, strides[1:]) for phi, (_, strides) in zip(phis, pointers, strict=True)]
-        self.nest(shape[1:], inner, body, units)
-        latch = b.block
-        for phi, (_, strides) in zip(phis, pointers, strict=True):
-            phi.add_incoming(self.at(phi, strides[0]), latch)
-        nxt = b.add(i, ir.Constant(I64, 1))
-        i.add_incoming(nxt, latch)
-        b.cbranch(b.icmp_signed("<", nxt, n), loop, done)
-        b.position_at_end(done)
+
+        def step(i: ir.Value) -> None:
+            inner = [(self.at(p, b.mul(i, strides[0])), strides[1:]) for p, strides in pointers]
+            self.nest(shape[1:], inner, body, units)
+
+        self.count(shape[0], step)
 
     def _row(self, n: ir.Value, pointers: list[tuple[ir.Value, list[ir.Value]]], units: list[int], body: Body) -> None:
         """One loop over `n` items from each pointer (unit steps), by index."""
         b = self.b
-        pre = b.block
-        loop = b.append_basic_block("row")
-        done = b.append_basic_block("row_done")
-        b.cbranch(b.icmp_signed(">", n, ir.Constant(I64, 0)), loop, done)
-        b.position_at_end(loop)
-        j = b.phi(I64)
-        j.add_incoming(ir.Constant(I64, 0), pre)
-        body([b.gep(p, [j], source_etype=ir.IntType(8 * size)) for (p, _), size in zip(pointers, units, strict=True)])
-        nxt = b.add(j, ir.Constant(I64, 1))
-        j.add_incoming(nxt, b.block)
-        b.cbranch(b.icmp_signed("<", nxt, n), loop, done)
-        b.position_at_end(done)
+        self.count(n, lambda j: body([b.gep(p, [j], source_etype=ir.IntType(8 * size)) for (p, _), size in zip(pointers, units, strict=True)]))
 
     def evaluate(self, e: Expr | Leaf, values: dict[int, ir.Value]) -> ir.Value:
         """The element of `e` at the loop's index (`values`: the array leaves' elements)."""

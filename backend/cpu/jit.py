@@ -15,6 +15,10 @@ registered with `llvm.add_symbol` before the module is added.
 
 LLVM is set up lazily, on the first call that needs it, so importing this
 module costs no LLVM initialization.
+
+For profiling, `TAPELESS_PERF_MAP=1` makes every compiled module append its
+functions to `/tmp/perf-<pid>.map`, the file `perf report` reads to name
+JIT-compiled code (a function's size is taken as the gap to the next one).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import itertools
+import os
 import re
 import threading
 from dataclasses import dataclass
@@ -144,6 +149,22 @@ def compile_module(ir: str | llvm.ModuleRef, *, opt_level: int = 3) -> None:
     with _LOCK:
         jit.engine.add_module(module)
         jit.engine.finalize_object()
+        if os.environ.get("TAPELESS_PERF_MAP"):
+            _write_perf_map(jit.engine, module)
+
+
+def _write_perf_map(engine: llvm.ExecutionEngine, module: llvm.ModuleRef) -> None:
+    """Append the module's defined functions to perf's map of this process (see the docstring)."""
+    found = sorted(
+        (engine.get_function_address(f.name), f.name) for f in module.functions if not f.is_declaration
+    )
+    starts = [start for start, _ in found if start]
+    with open(f"/tmp/perf-{os.getpid()}.map", "a") as out:
+        for start, name in found:
+            if start:
+                following = [s for s in starts if s > start]
+                size = (following[0] - start) if following else 4096
+                out.write(f"{start:x} {size:x} {name}\n")
 
 
 def _engine_address(engine: llvm.ExecutionEngine, name: str) -> int:

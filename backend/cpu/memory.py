@@ -1,8 +1,9 @@
 """The memory runtime of native arrays: allocation, release and statistics.
 
 A native array that owns memory points at a MemInfo made by `tl_array_alloc`:
-a `HEADER`-byte block `{i64 refcount, i64 nbytes, 6 x i64 reserved}` followed
-by the data (16-byte aligned, as `malloc` aligns). Native code increfs inline
+a `HEADER`-byte block `{i64 refcount, i64 nbytes, i64 freed mark, i64 size
+class, i64 capacity, ptr next, 2 x i64 reserved}` followed by the data
+(16-byte aligned, as `malloc` aligns). Native code increfs inline
 (refcount += 1) and decrefs inline (refcount -= 1, and at 0 it calls
 `tl_array_free`); Python holds such memory through a NumPy array whose base is
 a capsule over the MemInfo, released by `tl_capsule_destructor`.
@@ -12,6 +13,18 @@ engine (`backend.cpu.jit`) by `ensure_runtime`. Its functions have fixed,
 external names (`RUNTIME`), so a module compiled later calls them by declaring
 them (`declare` does that, and compiles the runtime first): MCJIT links
 declarations to the definitions of earlier modules of the same engine.
+
+Blocks of more than `CACHE_MIN` data bytes (up to `CACHE_MAX`) are cached: their
+size is rounded up to one of eight classes per power of two (at most 12.5%
+more), and a freed one goes on its class's free list (`BINS`), to serve the
+next allocation of that class, while the cache holds at most `cache_limit()`
+bytes (`set_cache_limit`; `trim` frees them all). A loop of array operations,
+and every call of a gradient, allocates and frees the same sizes over and over:
+without the cache, glibc returns big blocks to the system (`munmap`, or
+trimming the heap's top) and takes them back, and the page faults cost more
+than the arithmetic (a recurrent network's gradient spent a fifth of its time
+in the kernel). A spin lock (`STATS[LOCK]`) guards the lists: native code may
+run in several threads at once.
 
 Statistics live in `STATS`, a block of int64 whose address the runtime
 embeds (as `runtime.STATE`'s is): arrays alive, their data bytes, the peak of
@@ -37,19 +50,35 @@ HEADER = 64
 #: Byte offsets of the header's fields.
 REFCOUNT, NBYTES = 0, 8
 
-#: Slots of `STATS` (int64 each); `POISON` is the switch of `poisoned()`.
-LIVE, LIVE_BYTES, PEAK_BYTES, ALLOCATIONS, POISON, BAD_FREES = range(6)
-STATS = (ctypes.c_int64 * 6)()
+#: Slots of `STATS` (int64 each); `POISON` is the switch of `poisoned()`; `LOCK` the
+#: cache's spin lock, `CACHED` the bytes it holds, `CACHE_LIMIT` the most it may hold.
+LIVE, LIVE_BYTES, PEAK_BYTES, ALLOCATIONS, POISON, BAD_FREES, LOCK, CACHED, CACHE_LIMIT = range(9)
+STATS = (ctypes.c_int64 * 9)()
 #: The header word `poisoned()` marks a freed block with, and the mark.
 FREED_AT, FREED = 16, 0x0DEADF2EE
+#: Header words of the cache: the block's size class (-1: not cached), its capacity in
+#: data bytes, and the next block of its class's free list.
+CLASS, CAPACITY, NEXT = 24, 32, 40
 STATS_ADDRESS = ctypes.addressof(STATS)
+
+#: Data sizes the cache serves: more than 2**MIN_OCTAVE bytes, at most 2**MAX_OCTAVE.
+MIN_OCTAVE, MAX_OCTAVE = 14, 28
+CACHE_MIN, CACHE_MAX = 1 << MIN_OCTAVE, 1 << MAX_OCTAVE
+#: Size classes per power of two.
+SUBCLASSES = 8
+#: The free lists' heads, one per size class.
+BINS = (ctypes.c_void_p * ((MAX_OCTAVE - MIN_OCTAVE) * SUBCLASSES))()
+BINS_ADDRESS = ctypes.addressof(BINS)
+#: The cache's default limit.
+DEFAULT_CACHE_LIMIT = 256 << 20
+STATS[CACHE_LIMIT] = DEFAULT_CACHE_LIMIT
 
 _PTR = ir.PointerType()
 _I64 = ir.IntType(64)
 _VOID = ir.VoidType()
 
-ALLOC, FREE, DECREF, CAPSULE_DESTRUCTOR = (
-    "tl_array_alloc", "tl_array_free", "tl_array_decref", "tl_capsule_destructor"
+ALLOC, FREE, DECREF, CAPSULE_DESTRUCTOR, TRIM = (
+    "tl_array_alloc", "tl_array_free", "tl_array_decref", "tl_capsule_destructor", "tl_array_trim"
 )  # fmt: skip
 #: The runtime's exported functions and their LLVM types:
 #: - `ptr tl_array_alloc(i64 nbytes)`: a MemInfo with refcount 1 and room for `nbytes`
@@ -57,12 +86,14 @@ ALLOC, FREE, DECREF, CAPSULE_DESTRUCTOR = (
 #: - `void tl_array_free(ptr mem)`: free a MemInfo whose refcount reached 0;
 #: - `void tl_array_decref(ptr mem)`: refcount -= 1, and `tl_array_free` at 0;
 #: - `void tl_capsule_destructor(ptr capsule)`: `tl_array_decref` of the capsule's pointer
-#:   (the destructor of the capsules that are the base of NumPy arrays over native memory).
+#:   (the destructor of the capsules that are the base of NumPy arrays over native memory);
+#: - `void tl_array_trim()`: free every cached block.
 RUNTIME: dict[str, ir.FunctionType] = {
     ALLOC: ir.FunctionType(_PTR, (_I64,)),
     FREE: ir.FunctionType(_VOID, (_PTR,)),
     DECREF: ir.FunctionType(_VOID, (_PTR,)),
     CAPSULE_DESTRUCTOR: ir.FunctionType(_VOID, (_PTR,)),
+    TRIM: ir.FunctionType(_VOID, ()),
 }
 _EXTERNALS: dict[str, ir.FunctionType] = {
     "malloc": ir.FunctionType(_PTR, (_I64,)),
@@ -96,6 +127,32 @@ def reset_peak() -> None:
     STATS[PEAK_BYTES] = STATS[LIVE_BYTES]
 
 
+def cached_bytes() -> int:
+    """The bytes of freed blocks the cache keeps for reuse (see the module docstring)."""
+    return int(STATS[CACHED])
+
+
+def cache_limit() -> int:
+    """The most bytes the cache keeps."""
+    return int(STATS[CACHE_LIMIT])
+
+
+def set_cache_limit(nbytes: int) -> None:
+    """Let the cache keep at most `nbytes` bytes (0: no cache); what it holds beyond that
+    is freed."""
+    if nbytes < 0:
+        raise ValueError(f"a cache limit of {nbytes} bytes")
+    STATS[CACHE_LIMIT] = nbytes
+    if STATS[CACHED] > nbytes:
+        trim()
+
+
+def trim() -> None:
+    """Free every block the cache keeps."""
+    ensure_runtime()
+    ctypes.CFUNCTYPE(None)(jit.address(TRIM))()
+
+
 class _RuntimeBuilder:
     """Emits the runtime module."""
 
@@ -123,15 +180,124 @@ class _RuntimeBuilder:
     def alloc(self) -> None:
         fn, b = self.function(ALLOC)
         (nbytes,) = fn.args
-        mem = b.call(self.module.get_global("malloc"), [b.add(nbytes, _I64(HEADER))])
+        slots = b.alloca(_PTR), b.alloca(_I64), b.alloca(_I64)
+        b.store(_I64(-1), slots[1])
+        b.store(nbytes, slots[2])
+        b.store(_PTR(None), slots[0])
+        cached = b.and_(b.icmp_signed(">", nbytes, _I64(CACHE_MIN)), b.icmp_signed("<=", nbytes, _I64(CACHE_MAX)))
+        with b.if_then(cached):
+            size_class, capacity = self.size_class(b, nbytes)
+            b.store(size_class, slots[1])
+            b.store(capacity, slots[2])
+            b.store(self.pop(b, size_class, capacity), slots[0])
+        mem = b.load(slots[0], typ=_PTR)
+        capacity = b.load(slots[2], typ=_I64)
+        with b.if_then(b.icmp_unsigned("==", mem, _PTR(None))):
+            b.store(b.call(self.module.get_global("malloc"), [b.add(capacity, _I64(HEADER))]), slots[0])
+        mem = b.load(slots[0], typ=_PTR)
         with b.if_then(b.icmp_unsigned("==", mem, _PTR(None)), likely=False):
             b.ret(mem)
-        b.store(_I64(1), self.header(b, mem, REFCOUNT))
-        b.store(nbytes, self.header(b, mem, NBYTES))
+        for offset, value in (
+            (REFCOUNT, _I64(1)), (NBYTES, nbytes), (FREED_AT, _I64(0)),
+            (CLASS, b.load(slots[1], typ=_I64)), (CAPACITY, capacity),
+        ):  # fmt: skip
+            b.store(value, self.header(b, mem, offset))
         self.count(b, LIVE, _I64(1))
         self.count(b, ALLOCATIONS, _I64(1))
         b.atomic_rmw("max", self.stat(PEAK_BYTES), self.count(b, LIVE_BYTES, nbytes), "monotonic")
         b.ret(mem)
+
+    @staticmethod
+    def size_class(b: ir.IRBuilder, nbytes: ir.Value) -> tuple[ir.Value, ir.Value]:
+        """(class, capacity) of a cached size: with m = nbytes - 1 and 2**k its top bit, the
+        class's capacity is the next multiple of 2**k / SUBCLASSES, at least nbytes."""
+        shift = SUBCLASSES.bit_length() - 1
+        m = b.sub(nbytes, _I64(1))
+        ctlz = ir.Function(b.module, ir.FunctionType(_I64, [_I64, ir.IntType(1)]), "llvm.ctlz.i64") \
+            if "llvm.ctlz.i64" not in b.module.globals else b.module.get_global("llvm.ctlz.i64")
+        k = b.sub(_I64(63), b.call(ctlz, [m, ir.Constant(ir.IntType(1), 0)]))
+        step = b.sub(k, _I64(shift))
+        q = b.lshr(m, step)  # SUBCLASSES <= q < 2 * SUBCLASSES
+        capacity = b.shl(b.add(q, _I64(1)), step)
+        size_class = b.add(b.mul(b.sub(k, _I64(MIN_OCTAVE)), _I64(SUBCLASSES)), b.sub(q, _I64(SUBCLASSES)))
+        return size_class, capacity
+
+    def bin(self, b: ir.IRBuilder, size_class: ir.Value) -> ir.Value:
+        return b.gep(ir.Constant(_I64, BINS_ADDRESS).inttoptr(_PTR), [size_class], source_etype=_PTR)
+
+    def lock(self, b: ir.IRBuilder) -> None:
+        """Take the cache's spin lock."""
+        spin = b.append_basic_block("lock")
+        taken = b.append_basic_block("locked")
+        b.branch(spin)
+        b.position_at_end(spin)
+        result = b.cmpxchg(self.stat(LOCK), _I64(0), _I64(1), "acquire", "monotonic")
+        b.cbranch(b.extract_value(result, 1), taken, spin)
+        b.position_at_end(taken)
+
+    def unlock(self, b: ir.IRBuilder) -> None:
+        b.atomic_rmw("xchg", self.stat(LOCK), _I64(0), "release")
+
+    def pop(self, b: ir.IRBuilder, size_class: ir.Value, capacity: ir.Value) -> ir.Value:
+        """The first block of `size_class`'s free list, taken off it, or null."""
+        found = b.alloca(_PTR)
+        self.lock(b)
+        head = b.load(self.bin(b, size_class), typ=_PTR)
+        b.store(head, found)
+        with b.if_then(b.icmp_unsigned("!=", head, _PTR(None))):
+            b.store(b.load(self.header(b, head, NEXT), typ=_PTR), self.bin(b, size_class))
+            b.store(b.sub(b.load(self.stat(CACHED), typ=_I64), capacity), self.stat(CACHED))
+        self.unlock(b)
+        return b.load(found, typ=_PTR)
+
+    def release(self, b: ir.IRBuilder, mem: ir.Value) -> None:
+        """Put a freed block on its class's free list if it has one and the cache has room;
+        else give it back to `free`."""
+        size_class = b.load(self.header(b, mem, CLASS), typ=_I64)
+        with b.if_then(b.icmp_signed(">=", size_class, _I64(0))):
+            capacity = b.load(self.header(b, mem, CAPACITY), typ=_I64)
+            self.lock(b)
+            held = b.add(b.load(self.stat(CACHED), typ=_I64), capacity)
+            with b.if_then(b.icmp_signed("<=", held, b.load(self.stat(CACHE_LIMIT), typ=_I64))):
+                slot = self.bin(b, size_class)
+                b.store(b.load(slot, typ=_PTR), self.header(b, mem, NEXT))
+                b.store(mem, slot)
+                b.store(held, self.stat(CACHED))
+                self.unlock(b)
+                b.ret_void()
+            self.unlock(b)
+        b.call(self.module.get_global("free"), [mem])
+        b.ret_void()
+
+    def trim(self) -> None:
+        _, b = self.function(TRIM)
+        index = b.alloca(_I64)
+        b.store(_I64(0), index)
+        self.lock(b)
+        head = b.append_basic_block("bin")
+        body = b.append_basic_block("block")
+        following = b.append_basic_block("next_bin")
+        done = b.append_basic_block("done")
+        b.branch(head)
+        b.position_at_end(head)
+        i = b.load(index, typ=_I64)
+        b.cbranch(b.icmp_signed("<", i, _I64(len(BINS))), body, done)
+        b.position_at_end(body)
+        slot = self.bin(b, i)
+        mem = b.load(slot, typ=_PTR)
+        with b.if_then(b.icmp_unsigned("!=", mem, _PTR(None))):
+            b.store(b.load(self.header(b, mem, NEXT), typ=_PTR), slot)
+            b.call(self.module.get_global("free"), [mem])
+            b.branch(body)
+            b.position_at_end(b.append_basic_block("unreachable"))
+        b.branch(following)
+        b.position_at_end(following)
+        b.store(b.add(i, _I64(1)), index)
+        b.branch(head)
+        b.position_at_end(done)
+        b.store(_I64(0), self.stat(CACHED))
+        self.unlock(b)
+        b.ret_void()
 
     def free(self) -> None:
         fn, b = self.function(FREE)
@@ -142,8 +308,7 @@ class _RuntimeBuilder:
         nbytes = b.load(self.header(b, mem, NBYTES), typ=_I64)
         self.count(b, LIVE, _I64(-1))
         self.count(b, LIVE_BYTES, b.neg(nbytes))
-        b.call(self.module.get_global("free"), [mem])
-        b.ret_void()
+        self.release(b, mem)
 
     def quarantine(self, b: ir.IRBuilder, mem: ir.Value) -> None:
         """`poisoned()`'s free: a block freed twice counts in `BAD_FREES`; else it is counted
@@ -200,6 +365,7 @@ def runtime_ir() -> str:
     r.free()
     r.decref()
     r.capsule_destructor()
+    r.trim()
     return str(r.module)
 
 
@@ -233,6 +399,11 @@ __all__ = [
     "ALLOC",
     "ALLOCATIONS",
     "BAD_FREES",
+    "BINS",
+    "CACHED",
+    "CACHE_LIMIT",
+    "CACHE_MAX",
+    "CACHE_MIN",
     "CAPSULE_DESTRUCTOR",
     "DECREF",
     "FREE",
@@ -248,10 +419,14 @@ __all__ = [
     "STATS_ADDRESS",
     "MemoryStats",
     "bad_frees",
+    "cache_limit",
+    "cached_bytes",
     "declare",
     "ensure_runtime",
     "poisoned",
     "reset_peak",
     "runtime_ir",
+    "set_cache_limit",
     "stats",
+    "trim",
 ]  # fmt: skip

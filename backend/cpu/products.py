@@ -19,7 +19,7 @@ from collections.abc import Callable
 from llvmlite import ir
 
 from tapeless.backend.cpu import numpy_api
-from tapeless.backend.cpu.arrays import PTR, ArrayOps, View
+from tapeless.backend.cpu.arrays import PTR, ArrayOps, Expr, Sink, View
 from tapeless.backend.cpu.scalars import F64, I32, I64
 from tapeless.ir.nodes import Apply
 
@@ -120,16 +120,23 @@ class Products:
                 out.append(b.select(b.icmp_signed("==", v.shape[a], ir.Constant(I64, 1)), zero, v.strides[a]))
         return out
 
-    def gemm_into(self, x: View, y: View, out: ir.Value, dgemm: int) -> None:
-        """Store x @ y (matrices of floats whose inner dimensions agree) at `out`, C-contiguous."""
+    def gemm_into(
+        self, x: View, y: View, out: ir.Value, dgemm: int, *, ldc: ir.Value | None = None, accumulate: bool = False
+    ) -> None:
+        """Store x @ y (matrices of floats whose inner dimensions agree) at `out`, row-major
+        with `ldc` floats between rows (default: C-contiguous); with `accumulate`, add it to
+        what `out` holds (BLAS's beta = 1)."""
         b = self.b
         m, k = x.shape
         n = y.shape[1]
         zero = ir.Constant(I64, 0)
         empty = b.or_(b.icmp_signed("==", m, zero), b.icmp_signed("==", n, zero))
+        lead = n if ldc is None else ldc
         with b.if_else(b.icmp_signed("==", k, zero)) as (no_k, some_k):
             with no_k:
-                self.a.zero(out, self.b.mul(self.a.size([m, n]), ir.Constant(I64, 8)))
+                if not accumulate:
+                    rows = View("f64", ir.Constant(PTR, None), out, [m, n], [b.mul(lead, ir.Constant(I64, 8)), ir.Constant(I64, 8)])
+                    self.a.loop(Expr("const", "f64", [], constant=0.0), [m, n], Sink("store", out=rows))
             with some_k, b.if_then(b.not_(empty)):
                 xa, x_trans, x_ld, x_tmp = self._blas_layout(x)
                 ya, y_trans, y_ld, y_tmp = self._blas_layout(y)
@@ -142,7 +149,7 @@ class Products:
                 previous = self.threads(small, ir.Constant(I32, 1))
                 b.call(fn, [
                     ir.Constant(I32, ROW_MAJOR), x_trans, y_trans, m, n, k, ir.Constant(F64, 1.0),
-                    xa, x_ld, ya, y_ld, ir.Constant(F64, 0.0), out, n,
+                    xa, x_ld, ya, y_ld, ir.Constant(F64, float(accumulate)), out, _max(b, lead, ir.Constant(I64, 1)),
                 ])
                 self.threads(small, previous)
                 self.a.decref_mem(x_tmp)

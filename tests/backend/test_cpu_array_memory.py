@@ -81,3 +81,60 @@ def test_native_arrays_are_freed_once_and_only_after_their_last_read(case: int) 
         assert memory.bad_frees() == bad
         assert memory.stats().live == before
     assert forward.natives and grad.natives, "ran on the interpreter"
+
+
+# -- the block cache: freed big blocks serve later allocations of their size class ------------
+
+
+def chain(x, n):
+    for _ in range(n):
+        x = np.tanh(x) * 0.5 + 0.25
+    return x
+
+
+@pytest.fixture
+def cache_limit():
+    """Restore the cache's limit after a test that changes it."""
+    limit = memory.cache_limit()
+    yield
+    memory.set_cache_limit(limit)
+
+
+def test_cached_blocks_serve_later_arrays_without_touching_live_ones() -> None:
+    forward = tl.compile(chain)
+    rng = np.random.default_rng(1)
+    inputs = [rng.standard_normal(20_000 + 1000 * k) for k in range(4)]  # past CACHE_MIN
+    results = [forward(x, 3) for x in inputs for _ in range(2)]
+    allocations = memory.stats().allocations
+    gc.collect()
+    assert memory.cached_bytes() > 0
+    for k, x in enumerate(inputs):
+        want = chain(x, 3)
+        for got in results[2 * k : 2 * k + 2]:
+            np.testing.assert_allclose(got, want, rtol=1e-12)
+    del results
+    gc.collect()
+    cached = memory.cached_bytes()
+    kept = forward(inputs[0], 3)
+    assert memory.stats().allocations > allocations
+    assert memory.cached_bytes() < cached  # the result's block came from the cache
+    np.testing.assert_allclose(kept, chain(inputs[0], 3), rtol=1e-12)
+    assert forward.natives
+
+
+def test_the_cache_keeps_at_most_its_limit_and_trims(cache_limit: None) -> None:
+    forward = tl.compile(chain)
+    x = np.ones(50_000)
+    memory.set_cache_limit(0)
+    assert memory.cached_bytes() == 0
+    np.testing.assert_allclose(forward(x, 4), chain(x, 4), rtol=1e-12)
+    gc.collect()
+    assert memory.cached_bytes() == 0
+    memory.set_cache_limit(1 << 20)  # room for two blocks of 400 kB
+    forward(x, 4)
+    gc.collect()
+    assert 0 < memory.cached_bytes() <= 1 << 20
+    memory.trim()
+    assert memory.cached_bytes() == 0
+    with pytest.raises(ValueError):
+        memory.set_cache_limit(-1)

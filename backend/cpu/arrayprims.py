@@ -64,10 +64,22 @@ class ArrayPrimitives:
         return self.leaf(blk, node)
 
     def shape(self, blk: _Block, node: Node) -> list[ir.Value]:
-        """The shape of array `node` (of a fused one: from its operands', nothing computed)."""
+        """The shape of array `node` (of a fused or deferred one: from its operands',
+        nothing computed)."""
         if isinstance(node, Apply) and node in self.plan(blk).fused:
             return self.a.shape_of(self.expr(blk, node))
+        if isinstance(node, Apply) and node in self.plan(blk).deferred:
+            x, y = self.factors(blk, node)
+            return [x.shape[0], y.shape[1]]
         return self.view(blk, node).shape
+
+    def shape_only(self, blk: _Block, node: Node) -> ir.Value:
+        """Array `node` as a closure captures it for its shape only: no block, no data."""
+        t = self.type(blk, node)
+        assert isinstance(t, ArrayType)
+        shape = self.shape(blk, node)
+        null = ir.Constant(PTR, None)
+        return self.a.pack(View(t.dtype, null, null, shape, self.a.c_strides(t.dtype, shape)))
 
     def shaped(self, blk: _Block, node: Node) -> Leaf:
         """`node` as an operand that gives its shape only."""
@@ -132,6 +144,63 @@ class ArrayPrimitives:
                 values.append(leaf.value)
                 kinds.append(leaf.type.kind)
         return self.a.el.emit(p.name, values, kinds, out.kind)
+
+    # -- accumulations (fusion.Plan.accumulations) ----------------------------------------
+    def accumulate(self, blk: _Block, node: Apply, dies: bool) -> ir.Value:
+        """`a + p` for the accumulation `node`: where this is `a`'s last read (`dies`), its
+        block has one reference and it is a C-contiguous matrix of the product's shape,
+        BLAS adds the product into it and the sum is `a` itself; else the product is made
+        and added as any sum is."""
+        at, product = self.plan(blk).accumulations[node]
+        a = node.inputs[at]
+        if not dies:
+            return self.sum_of_product(blk, node, a, product)
+        b = self.b
+        x, y = self.factors(blk, product)
+        av = self.view(blk, a)
+        eight = ir.Constant(I64, 8)
+        unique = self.f.alloca(I1)
+        b.store(ir.Constant(I1, 0), unique)
+        with b.if_then(b.icmp_unsigned("!=", av.mem, ir.Constant(PTR, None))):
+            b.store(b.icmp_signed("==", b.load(av.mem, typ=I64), ir.Constant(I64, 1)), unique)
+        m, n = x.shape[0], y.shape[1]
+        fits = b.and_(b.icmp_signed("==", av.shape[0], m), b.icmp_signed("==", av.shape[1], n))
+        fits = b.and_(fits, b.icmp_signed("==", av.strides[1], eight))
+        fits = b.and_(fits, b.icmp_signed("==", av.strides[0], b.mul(n, eight)))
+        slot = self.f.alloca(ltype(self.type(blk, node)))
+        with b.if_else(b.and_(b.load(unique, typ=I1), fits)) as (in_place, otherwise):
+            with in_place:
+                self.a.shape_check(b.icmp_signed("!=", x.shape[1], y.shape[0]), x.shape, y.shape, product, "matmul")
+                self.mm.gemm_into(x, y, av.data, self.blas(product), accumulate=True)
+                value = self.f.value(blk, a)
+                self.a.incref(value, self.type(blk, a))
+                b.store(value, slot)
+            with otherwise:
+                b.store(self.sum_of_product(blk, node, a, product), slot)
+        return b.load(slot, typ=ltype(self.type(blk, node)))
+
+    def factors(self, blk: _Block, product: Apply) -> tuple[View, View]:
+        """The matrices whose product `product` (of `fusion.PRODUCTS`, of matrices) is."""
+        p = primitive_of(product)
+        assert p is not None
+        if p.name == "matmul":
+            return self.view(blk, product.inputs[1]), self.view(blk, product.inputs[2])
+        d, x, y = (self.view(blk, v) for v in product.inputs[1:4])
+        return (d, transposed(y)) if p.name == "matmul_dx" else (transposed(x), d)
+
+    def sum_of_product(self, blk: _Block, node: Apply, a: Node, product: Apply) -> ir.Value:
+        """`a + product` as written: the product made, then added in a loop."""
+        p = primitive_of(product)
+        assert p is not None
+        made_type = self.type(blk, product)
+        assert isinstance(made_type, ArrayType)
+        made = self.lower(blk, product, p, made_type)
+        e = Expr("add", "f64", [self.leaf(blk, a), Leaf(made, made_type, self.a.view(made, made_type))], node)
+        shape = self.a.shape_of(e)
+        out = self.a.new("f64", shape)
+        self.a.loop(e, shape, Sink("store", out=out))
+        self.a.decref(made, made_type)
+        return self.a.pack(out)
 
     # -- the rest -------------------------------------------------------------------------
     def lower(self, blk: _Block, node: Apply, p: Primitive, out: AbstractType) -> ir.Value:

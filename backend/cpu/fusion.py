@@ -21,6 +21,19 @@
   shapes once the broadcasts succeeded); anything else is its own class.
   `sens_like(d, like)` with equal classes is the identity, which is what
   makes a gradient's chain of elementwise backpropagators one loop.
+- An *accumulation* is `a + p` (`add` or AD's `gadd`) of float matrices where
+  `p` is a matrix product (`matmul`, `matmul_dx`, `matmul_dy` of matrices)
+  read by nothing else and `a` is not one of its operands: the product is
+  *deferred* to the sum, which, where `a` is a block the frame owns alone and
+  reads for the last time, has BLAS add the product into `a`'s memory
+  (`arrayprims.accumulate`). That is how a gradient sums a weight's
+  sensitivities over the steps of a loop, and how `x @ w + h @ u` is computed,
+  with no array for the product and no pass to add it.
+- A closure that reads an array of the graph that makes it for its shape
+  only (`SHAPE_USES`: a backpropagator's `sens_like(d, x)` needs `x`'s shape)
+  captures a view without data or reference (`shape_captured`). Such a read
+  does not keep the array alive, and does not stop it being fused or
+  deferred: a loop's J keeps only what its backpropagator computes with.
 """
 
 from __future__ import annotations
@@ -31,6 +44,8 @@ from tapeless.ir.nodes import Apply, Constant, Node
 from tapeless.ir.primitives import Primitive
 from tapeless.ir.types import ArrayType
 
+#: Matrix products an accumulation can take in, and the input positions of their operands.
+PRODUCTS = {"matmul": (1, 2), "matmul_dx": (1, 2, 3), "matmul_dy": (1, 2, 3)}
 #: Full reductions a fused expression can feed: (primitive, axis input position).
 REDUCTIONS = {"np_sum": "add", "np_mean": "add", "np_max": "max", "np_min": "min"}
 #: (primitive, input position) of the uses that read an operand's shape only.
@@ -58,6 +73,19 @@ def primitive_of(node: Node) -> Primitive | None:
     return None
 
 
+def shape_captured(node: Node) -> bool:
+    """Whether every read of `node` from another graph (a closure's) reads its shape only."""
+    for user, index in node.uses:
+        if not isinstance(user, Apply):
+            return False  # (the output of a graph)
+        if user.graph is node.owner:
+            continue
+        p = primitive_of(user)
+        if p is None or (p.name, index) not in SHAPE_USES:
+            return False
+    return True
+
+
 def is_none(node: Node) -> bool:
     return isinstance(node, Constant) and node.value is None
 
@@ -73,6 +101,10 @@ class Plan:
         self.elements: dict[Apply, str] = {}
         for node in self.schedule:
             self._classify(node)
+        self.accumulations: dict[Apply, tuple[int, Apply]] = {}
+        for node in self.schedule:
+            self._accumulation(node)
+        self.deferred = {product for _, product in self.accumulations.values()}
         self.fused: set[Apply] = set()
         for node in self.schedule:  # operands first: `_cheap` reads their decisions
             if node in self.elements and self._fusable(node):
@@ -117,6 +149,35 @@ class Plan:
                 cls |= self.shape_class(x)
         self.classes[node] = cls or frozenset((node,))
 
+    def _accumulation(self, node: Apply) -> None:
+        """Record `node` as an accumulation (the module docstring): {node: (position of the
+        accumulator, product)}; it is then no elementwise node."""
+        p = primitive_of(node)
+        if p is None or p.name not in ("add", "gadd") or not self._matrix(node):
+            return
+        for at in (2, 1):
+            product, other = node.inputs[at], node.inputs[3 - at]
+            kind = primitive_of(product)
+            if (
+                isinstance(product, Apply)
+                and kind is not None
+                and kind.name in PRODUCTS
+                and product.graph is node.graph
+                and shape_captured(product)
+                and [user for user, _ in product.uses if isinstance(user, Apply) and user.graph is node.graph] == [node]
+                and self._matrix(product)
+                and all(self._matrix(product.inputs[i]) for i in PRODUCTS[kind.name])
+                and self._matrix(other)
+                and other not in product.inputs
+            ):
+                self.accumulations[node] = (3 - at, product)
+                self.elements.pop(node, None)
+                return
+
+    def _matrix(self, node: Node) -> bool:
+        t = self.type(node)
+        return isinstance(t, ArrayType) and t.dtype == "f64" and t.ndim == 2
+
     def value_operands(self, node: Apply) -> list[int]:
         """The input positions of elementwise `node` whose elements it reads."""
         name = self.elements[node]
@@ -131,11 +192,13 @@ class Plan:
         this graph (at most one, unless it is cheap to compute again) or its shape."""
         reads = 0
         for user, index in node.uses:
-            if not isinstance(user, Apply) or user.graph is not node.graph:
+            if not isinstance(user, Apply):
                 return False
             p = primitive_of(user)
             if p is not None and (p.name, index) in SHAPE_USES:
-                continue
+                continue  # (here, or captured for its shape by a closure)
+            if user.graph is not node.graph:
+                return False
             if not self._reads_elements(user, index):
                 return False
             reads += 1
@@ -157,4 +220,4 @@ class Plan:
         return all(x not in self.fused or self._cheap(x) for x in operands if isinstance(x, Apply))
 
 
-__all__ = ["REDUCTIONS", "Plan", "is_none", "primitive_of"]
+__all__ = ["PRODUCTS", "REDUCTIONS", "Plan", "is_none", "primitive_of", "shape_captured"]

@@ -48,7 +48,7 @@ from llvmlite import ir
 from tapeless.backend.cpu import arena, jit, memory, runtime
 from tapeless.backend.cpu.arrayprims import ArrayPrimitives
 from tapeless.backend.cpu.arrays import ArrayOps, Expr, Sink, holds_array
-from tapeless.backend.cpu.fusion import Plan
+from tapeless.backend.cpu.fusion import Plan, primitive_of, shape_captured
 from tapeless.backend.cpu.primtypes import (
     ARRAY_PRIMITIVES,
     SCALAR_PRIMITIVES,
@@ -134,11 +134,18 @@ class _Frame:
     Convention: a callee owns its arguments, every application's result is a
     new reference, free variables and constants are borrowed (their
     environment or the program keeps them). A value is dropped right after
-    the last node that reads it (a fused node reads at its loop's node), one
-    no node reads right after it is made; what the block's tail reads is
-    released by `release`, after the tail's arguments took their own
-    references. So a loop carrying an array frees the previous iteration's
-    before it jumps, and intermediates live only as long as they are read.
+    the last node that reads it (a fused or deferred node reads at the node
+    that computes it), one no node reads right after it is made; what the
+    block's tail reads is released by `release`, after the tail's arguments
+    took their own references. So a loop carrying an array frees the previous
+    iteration's before it jumps, and intermediates live only as long as they
+    are read.
+
+    A tuple whose every read is a `getitem` with a constant index, each index
+    once, is *split*: each `getitem` moves its element's references out of
+    the tuple instead of taking new ones, and the elements no `getitem` reads
+    are dropped when the tuple is made. So an array a call returns in a tuple
+    has one reference, which an accumulation can then find unshared.
     """
 
     END = 1 << 30
@@ -148,14 +155,16 @@ class _Frame:
         self.blk = blk
         plan = blk.plan
         assert plan is not None
-        position = {node: i for i, node in enumerate(body)}
+        self.position = {node: i for i, node in enumerate(body)}
         self.last: dict[Node, int] = {}
 
         def at(node: Apply) -> int:
-            """Where `node` is computed: a fused node in each node that reads it."""
-            if node not in plan.fused:
-                return position.get(node, self.END)  # (the tail's node)
-            return max(at(user) for user, _ in node.uses if isinstance(user, Apply))
+            """Where `node` is computed: a fused node in each node that reads it (-1: none;
+            closures read it for its shape only)."""
+            if node not in plan.fused and node not in plan.deferred:
+                return self.position.get(node, self.END)  # (the tail's node)
+            users = [user for user, _ in node.uses if isinstance(user, Apply) and user.graph is node.graph]
+            return max(map(at, users), default=-1)
 
         for node in body:
             for x in self.reads(node):
@@ -164,6 +173,7 @@ class _Frame:
             for x in [end, *self.reads(end)] if isinstance(end, Apply) else [end, *self.captured(end)]:
                 self.last[x] = self.END
         self.owned: list[Node] = []
+        self.mine: set[Node] = set()
         self.drops: dict[int, list[Node]] = {}
 
     def reads(self, node: Apply) -> list[Node]:
@@ -174,21 +184,61 @@ class _Frame:
         return out
 
     def captured(self, x: Node) -> list[Node]:
+        """What the closure `x` (a graph constant) keeps: its free variables, but for
+        arrays it reads the shape of only (`fusion.shape_captured`)."""
         if isinstance(x, Constant) and isinstance(x.value, Graph):
-            return list(self.f.spec.free_variables(x.value))
+            return [v for v in self.f.spec.free_variables(x.value) if not self.f.shape_only(self.blk, v)]
         return []
 
     def own(self, node: Node, made_at: int) -> None:
         """`node`'s value is a reference this block owns (dropped now if nothing reads it)."""
-        if not holds_array(self.f.type(self.blk, node)):
+        t = self.f.type(self.blk, node)
+        if not holds_array(t):
             return
+        self.mine.add(node)
         last = self.last.get(node, made_at)
         if last == self.END:
             self.owned.append(node)
+        elif (read := self.split_reads(node)) is not None:
+            assert isinstance(t, TupleType)
+            value = self.f.value(self.blk, node)
+            for i, e in enumerate(t.elements):
+                if i not in read:
+                    self.f.arrays.decref(self.f.b.extract_value(value, i), e)
         elif last <= made_at:
             self.drop(node)
         else:
             self.drops.setdefault(last, []).append(node)
+
+    def split_reads(self, node: Node) -> set[int] | None:
+        """The indices the `getitem`s of `node` read, if it is a tuple they split (see the
+        class docstring), else None."""
+        t = self.f.type(self.blk, node)
+        if not isinstance(t, TupleType):
+            return None
+        read: set[int] = set()
+        for user, index in node.uses:
+            if not isinstance(user, Apply):
+                return None
+            p = primitive_of(user)
+            if p is None or p.name != "getitem" or index != 1:
+                return None
+            if user not in self.position or not isinstance(user.inputs[2], Constant):
+                return None
+            i = constant_index(user) % len(t.elements)
+            if i in read:
+                return None
+            read.add(i)
+        return read
+
+    def moves(self, node: Apply) -> bool:
+        """Whether `getitem` `node` moves its element out of a split tuple."""
+        tup = node.inputs[1]
+        return tup in self.mine and self.last.get(tup) != self.END and self.split_reads(tup) is not None
+
+    def dies_at(self, x: Node, node: Apply) -> bool:
+        """Whether the block owns `x` and `node` is the last to read it."""
+        return x in self.mine and self.last.get(x) == self.position.get(node, -1) != self.END
 
     def after(self, i: int) -> None:
         for node in self.drops.pop(i, []):
@@ -427,7 +477,7 @@ class FunctionLowering(ValueOps):
         for p in inst.graph.parameters:
             frame.own(p, -1)
         for i, node in enumerate(body):
-            if node in blk.plan.fused:
+            if node in blk.plan.fused or node in blk.plan.deferred:
                 continue
             blk.values[node] = self.apply(blk, node)
             frame.own(node, i)
@@ -560,10 +610,17 @@ class FunctionLowering(ValueOps):
             slot = self.b.gep(env, [ir.Constant(I32, 0), ir.Constant(I32, i)], source_etype=env_type)
             have, want = self.type(blk, x), self.spec.type_of(c.context, x)
             assert want is not None
-            captured = self.value(blk, x)
-            self.keep(captured, have)
+            if self.shape_only(blk, x):
+                captured = self.array_prims.shape_only(blk, x)
+            else:
+                captured = self.value(blk, x)
+                self.keep(captured, have)
             self.b.store(self.coerce(captured, have, want), slot)
         return self.b.insert_value(value, env, 0), env, left
+
+    def shape_only(self, blk: _Block, x: Node) -> bool:
+        """Whether closures capture array `x` for its shape only (`fusion.shape_captured`)."""
+        return x.owner is blk.inst.graph and isinstance(self.type(blk, x), ArrayType) and shape_captured(x)
 
     # -- applications -----------------------------------------------------------------
     def apply(self, blk: _Block, node: Apply) -> ir.Value:
@@ -700,6 +757,10 @@ class FunctionLowering(ValueOps):
             self.b.call(self.m.arena_keep(), [mem])
 
     def array_primitive(self, blk: _Block, node: Apply, p: Primitive, out: AbstractType) -> ir.Value:
+        assert blk.plan is not None and self.frame is not None
+        if node in blk.plan.accumulations:
+            accumulator = node.inputs[blk.plan.accumulations[node][0]]
+            return self.array_prims.accumulate(blk, node, self.frame.dies_at(accumulator, node))
         if p.name == "getitem":
             return self.array_prims.getitem(blk, node, out)
         if p.name == "getitem_sens":
@@ -728,7 +789,9 @@ class FunctionLowering(ValueOps):
             return self.make_slice(args, types)
         if name == "getitem":
             value = self.getitem(node, args, types)
-            self.arrays.incref(value, out)
+            assert self.frame is not None
+            if not self.frame.moves(node):
+                self.arrays.incref(value, out)
             return value
         if name == "switch":
             c, x, y = args

@@ -5,9 +5,10 @@ of array primitive `p` (result type `out`) in block `blk` of
 `FunctionLowering` `f` and returns a new reference to its value (a view
 shares its base's block and takes a reference to it). Elementwise nodes
 become one loop per unfused node (`fusion.Plan`); reductions over all axes
-consume their fused operand in the same loop. Matrix products of float
-matrices and vectors call BLAS; other ranks and int products are not native
-yet (`TypeInferenceError`, so the dispatcher runs them on the interpreter).
+consume their fused operand in the same loop. Matrix products and the
+accumulations into them are `productprims.ProductPrimitives`'s. What native
+code does not lower raises `primtypes.refused` (a `TypeInferenceError`, so the
+dispatcher runs the signature on the interpreter).
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from typing import TYPE_CHECKING
 
 from llvmlite import ir
 
-from tapeless.backend.cpu import numpy_api
-from tapeless.backend.cpu.arrays import ITEMSIZE, PTR, ArrayOps, Expr, Leaf, Sink, View
+from tapeless.backend.cpu.arrays import PTR, ArrayOps, Expr, Leaf, Sink, View
 from tapeless.backend.cpu.fusion import REDUCTIONS, Plan, is_none, primitive_of
-from tapeless.backend.cpu.primtypes import ELEMENTWISE
+from tapeless.backend.cpu.primtypes import ELEMENTWISE, refused
+from tapeless.backend.cpu.productprims import ProductPrimitives
 from tapeless.backend.cpu.products import Products
 from tapeless.backend.cpu.scalars import I1, I64
 from tapeless.backend.cpu.values import ltype
@@ -45,6 +46,7 @@ class ArrayPrimitives:
         self.b = f.b
         self.a = ArrayOps(f)
         self.mm = Products(self.a)
+        self.products = ProductPrimitives(self)
 
     def plan(self, blk: _Block) -> Plan:
         assert blk.plan is not None
@@ -69,7 +71,7 @@ class ArrayPrimitives:
         if isinstance(node, Apply) and node in self.plan(blk).fused:
             return self.a.shape_of(self.expr(blk, node))
         if isinstance(node, Apply) and node in self.plan(blk).deferred:
-            x, y = self.factors(blk, node)
+            x, y = self.products.factors(blk, node)
             return [x.shape[0], y.shape[1]]
         return self.view(blk, node).shape
 
@@ -145,63 +147,6 @@ class ArrayPrimitives:
                 kinds.append(leaf.type.kind)
         return self.a.el.emit(p.name, values, kinds, out.kind)
 
-    # -- accumulations (fusion.Plan.accumulations) ----------------------------------------
-    def accumulate(self, blk: _Block, node: Apply, dies: bool) -> ir.Value:
-        """`a + p` for the accumulation `node`: where this is `a`'s last read (`dies`), its
-        block has one reference and it is a C-contiguous matrix of the product's shape,
-        BLAS adds the product into it and the sum is `a` itself; else the product is made
-        and added as any sum is."""
-        at, product = self.plan(blk).accumulations[node]
-        a = node.inputs[at]
-        if not dies:
-            return self.sum_of_product(blk, node, a, product)
-        b = self.b
-        x, y = self.factors(blk, product)
-        av = self.view(blk, a)
-        eight = ir.Constant(I64, 8)
-        unique = self.f.alloca(I1)
-        b.store(ir.Constant(I1, 0), unique)
-        with b.if_then(b.icmp_unsigned("!=", av.mem, ir.Constant(PTR, None))):
-            b.store(b.icmp_signed("==", b.load(av.mem, typ=I64), ir.Constant(I64, 1)), unique)
-        m, n = x.shape[0], y.shape[1]
-        fits = b.and_(b.icmp_signed("==", av.shape[0], m), b.icmp_signed("==", av.shape[1], n))
-        fits = b.and_(fits, b.icmp_signed("==", av.strides[1], eight))
-        fits = b.and_(fits, b.icmp_signed("==", av.strides[0], b.mul(n, eight)))
-        slot = self.f.alloca(ltype(self.type(blk, node)))
-        with b.if_else(b.and_(b.load(unique, typ=I1), fits)) as (in_place, otherwise):
-            with in_place:
-                self.a.shape_check(b.icmp_signed("!=", x.shape[1], y.shape[0]), x.shape, y.shape, product, "matmul")
-                self.mm.gemm_into(x, y, av.data, self.blas(product), accumulate=True)
-                value = self.f.value(blk, a)
-                self.a.incref(value, self.type(blk, a))
-                b.store(value, slot)
-            with otherwise:
-                b.store(self.sum_of_product(blk, node, a, product), slot)
-        return b.load(slot, typ=ltype(self.type(blk, node)))
-
-    def factors(self, blk: _Block, product: Apply) -> tuple[View, View]:
-        """The matrices whose product `product` (of `fusion.PRODUCTS`, of matrices) is."""
-        p = primitive_of(product)
-        assert p is not None
-        if p.name == "matmul":
-            return self.view(blk, product.inputs[1]), self.view(blk, product.inputs[2])
-        d, x, y = (self.view(blk, v) for v in product.inputs[1:4])
-        return (d, transposed(y)) if p.name == "matmul_dx" else (transposed(x), d)
-
-    def sum_of_product(self, blk: _Block, node: Apply, a: Node, product: Apply) -> ir.Value:
-        """`a + product` as written: the product made, then added in a loop."""
-        p = primitive_of(product)
-        assert p is not None
-        made_type = self.type(blk, product)
-        assert isinstance(made_type, ArrayType)
-        made = self.lower(blk, product, p, made_type)
-        e = Expr("add", "f64", [self.leaf(blk, a), Leaf(made, made_type, self.a.view(made, made_type))], node)
-        shape = self.a.shape_of(e)
-        out = self.a.new("f64", shape)
-        self.a.loop(e, shape, Sink("store", out=out))
-        self.a.decref(made, made_type)
-        return self.a.pack(out)
-
     # -- the rest -------------------------------------------------------------------------
     def lower(self, blk: _Block, node: Apply, p: Primitive, out: AbstractType) -> ir.Value:
         if node in self.plan(blk).elements:
@@ -211,11 +156,11 @@ class ArrayPrimitives:
             return self.called(blk, node, p, out)  # a primitive called through a function value
         if name in ELEMENTWISE and isinstance(out, Scalar):
             return self.element(blk, node, p, out)
-        method = getattr(self, f"_{name}", None)
+        method = getattr(self, f"_{name}", None) or getattr(self.products, f"_{name}", None)
         if name in REDUCTIONS:
             return self.reduction(blk, node, REDUCTIONS[name], name == "np_mean")
         if method is None:
-            raise _refused(node, f"{name} on these arrays")
+            raise refused(node, f"{name} on these arrays")
         value: ir.Value = method(blk, node, out)
         return value
 
@@ -276,188 +221,6 @@ class ArrayPrimitives:
         result = self.a.new("f64", shape)
         self.a.loop(e, shape, Sink("store", out=result))
         return self.a.pack(result)
-
-    # -- matrix products ------------------------------------------------------------------
-    def _matmul(self, blk: _Block, node: Apply, out: AbstractType) -> ir.Value:
-        x, y = (self.view(blk, n) for n in node.inputs[1:3])
-        return self.product(node, x, y)
-
-    def _np_dot(self, blk: _Block, node: Apply, out: AbstractType) -> ir.Value:
-        """np.dot: a product by a scalar, or @ for ranks up to 2 (higher ranks contract
-        differently from @ and are not native yet)."""
-        x, y = (self.leaf(blk, n) for n in node.inputs[1:3])
-        if x.view is None or y.view is None:
-            assert isinstance(out, ArrayType)
-            e = Expr("mul", out.dtype, [x, y], node)
-            shape = self.a.shape_of(e)
-            result = self.a.new(out.dtype, shape)
-            self.a.loop(e, shape, Sink("store", out=result))
-            return self.a.pack(result)
-        if x.view.ndim > 2 or y.view.ndim > 2:
-            raise _refused(node, "np.dot of arrays of rank above 2")
-        return self.product(node, x.view, y.view)
-
-    def _np_outer(self, blk: _Block, node: Apply, out: AbstractType) -> ir.Value:
-        x, y = (self.view(blk, n) for n in node.inputs[1:3])
-        if x.ndim != 1 or y.ndim != 1:
-            raise _refused(node, "np.outer of arrays that are not vectors")
-        return self.a.pack(self.gemm(node, column(x), row(y)))
-
-    def _dot_dx(self, blk: _Block, node: Apply, out: AbstractType) -> ir.Value:
-        self.dot_ranks(blk, node)
-        return self._matmul_dx(blk, node, out)
-
-    def _dot_dy(self, blk: _Block, node: Apply, out: AbstractType) -> ir.Value:
-        self.dot_ranks(blk, node)
-        return self._matmul_dy(blk, node, out)
-
-    def dot_ranks(self, blk: _Block, node: Apply) -> None:
-        """np.dot's sensitivities are @'s where it is @ (arrays of rank 1 or 2)."""
-        for x in node.inputs[2:4]:
-            t = self.type(blk, x)
-            if not isinstance(t, ArrayType) or t.ndim > 2:
-                raise _refused(node, "the sensitivity of np.dot of a scalar or of rank above 2")
-
-    def sens_operands(self, blk: _Block, node: Apply) -> tuple[Leaf, Leaf, Leaf, View, View]:
-        """d, x and y of `matmul_dx/dy(d, x, y)`, and the views of x and y (float arrays)."""
-        d, x, y = (self.leaf(blk, n) for n in node.inputs[1:4])
-        if any(v.view is not None and v.view.dtype != "f64" for v in (d, x, y)):
-            raise _refused(node, "the sensitivity of @ of int arrays")
-        assert x.view is not None and y.view is not None
-        return d, x, y, x.view, y.view
-
-    def _matmul_dx(self, blk: _Block, node: Apply, out: AbstractType) -> ir.Value:
-        d, _, y, xv, yv = self.sens_operands(blk, node)
-        if xv.ndim > 2 or yv.ndim > 2:
-            return self.a.pack(self.batched_sens(node, d, xv, yv, 0))
-        if xv.ndim == 2 and yv.ndim == 2:
-            return self.a.pack(self.gemm(node, self.matrix(d), transposed(yv)))
-        if xv.ndim == 2 and yv.ndim == 1:
-            return self.a.pack(self.gemm(node, column(self.vector(d)), row(yv)))
-        if xv.ndim == 1 and yv.ndim == 2:
-            return self.a.pack(flat(self.gemm(node, yv, column(self.vector(d)))))
-        return self.scaled(d, y)
-
-    def _matmul_dy(self, blk: _Block, node: Apply, out: AbstractType) -> ir.Value:
-        d, x, _, xv, yv = self.sens_operands(blk, node)
-        if xv.ndim > 2 or yv.ndim > 2:
-            return self.a.pack(self.batched_sens(node, d, xv, yv, 1))
-        if xv.ndim == 2 and yv.ndim == 2:
-            return self.a.pack(self.gemm(node, transposed(xv), self.matrix(d)))
-        if xv.ndim == 2 and yv.ndim == 1:
-            return self.a.pack(flat(self.gemm(node, transposed(xv), column(self.vector(d)))))
-        if xv.ndim == 1 and yv.ndim == 2:
-            return self.a.pack(self.gemm(node, column(xv), row(self.vector(d))))
-        return self.scaled(d, x)
-
-    def matrix(self, leaf: Leaf) -> View:
-        assert leaf.view is not None and leaf.view.ndim == 2
-        return leaf.view
-
-    def vector(self, leaf: Leaf) -> View:
-        assert leaf.view is not None and leaf.view.ndim == 1
-        return leaf.view
-
-    def scaled(self, d: Leaf, v: Leaf) -> ir.Value:
-        """d * v for a scalar d and a vector v (the sensitivities of a dot of vectors)."""
-        assert v.view is not None
-        e = Expr("mul", "f64", [d, v])
-        out = self.a.new("f64", v.view.shape)
-        self.a.loop(e, v.view.shape, Sink("store", out=out))
-        return self.a.pack(out)
-
-    def product(self, node: Apply, x: View, y: View) -> ir.Value:
-        if x.dtype != "f64" and y.dtype != "f64":
-            return self.int_product(node, x, y)
-        if x.dtype == "f64" and y.dtype == "f64":
-            return self.float_product(node, x, y)
-        xf, yf = self.floats(x), self.floats(y)
-        value = self.float_product(node, xf, yf)
-        for v, given in ((xf, x), (yf, y)):
-            if v is not given:
-                self.a.decref_mem(v.mem)
-        return value
-
-    def floats(self, v: View) -> View:
-        return v if v.dtype == "f64" else self.as_floats(v)
-
-    def float_product(self, node: Apply, x: View, y: View) -> ir.Value:
-        if x.ndim > 2 or y.ndim > 2:
-            return self.a.pack(self.batched(node, x, y))
-        if x.ndim == 1 and y.ndim == 1:
-            b = self.b
-            self.a.shape_check(b.icmp_signed("!=", x.shape[0], y.shape[0]), x.shape, y.shape, node, "matmul")
-            total = self.a.loop(Expr("mul", "f64", [self.a.leaf_of(x), self.a.leaf_of(y)], node), x.shape, Sink("total"))
-            assert total is not None
-            return total
-        if x.ndim == 1:
-            return self.a.pack(flat(self.gemm(node, row(x), y)))
-        if y.ndim == 1:
-            return self.a.pack(flat(self.gemm(node, x, column(y))))
-        return self.a.pack(self.gemm(node, x, y))
-
-    def as_floats(self, v: View) -> View:
-        """A float64 copy of an int or bool array (NumPy promotes a mixed @ so)."""
-        out = self.a.new("f64", v.shape)
-        self.a.loop(Expr("identity", "f64", [self.a.leaf_of(v)]), v.shape, Sink("store", out=out))
-        return out
-
-    def int_product(self, node: Apply, x: View, y: View) -> ir.Value:
-        """x @ y of int (or int and bool) arrays, in int64, by loops."""
-        if x.dtype == "bool" and y.dtype == "bool":
-            raise _refused(node, "@ of two bool arrays")
-        if x.ndim == 1 and y.ndim == 1:
-            b = self.b
-            self.a.shape_check(b.icmp_signed("!=", x.shape[0], y.shape[0]), x.shape, y.shape, node, "matmul")
-            e = Expr("mul", "i64", [self.a.leaf_of(x), self.a.leaf_of(y)], node)
-            total = self.a.loop(e, x.shape, Sink("total"))
-            assert total is not None
-            return total
-        out = self.mm.stacked(row(x) if x.ndim == 1 else x, column(y) if y.ndim == 1 else y, node, "i64", self.mm.int_matmul_into)
-        return self.a.pack(drop_vector_axes(out, x.ndim, y.ndim))
-
-    def batched(self, node: Apply, x: View, y: View) -> View:
-        """x @ y with a stack of matrices on either side (a vector is a matrix with an
-        axis that the result then drops, as NumPy does)."""
-        address = self.blas(node)
-        xs = row(x) if x.ndim == 1 else x
-        ys = column(y) if y.ndim == 1 else y
-        return drop_vector_axes(self.mm.batched_gemm(xs, ys, node, address), x.ndim, y.ndim)
-
-    def batched_sens(self, node: Apply, d: Leaf, x: View, y: View, which: int) -> View:
-        """The sensitivity of x (`which` 0) or y (1) in x @ y for stacks: d @ y^T or x^T @ d,
-        summed over the batch axes broadcasting gave the operand."""
-        xs = row(x) if x.ndim == 1 else x
-        ys = column(y) if y.ndim == 1 else y
-        assert d.view is not None
-        dv = d.view
-        one, zero = ir.Constant(I64, 1), ir.Constant(I64, 0)
-        shape, strides = list(dv.shape), list(dv.strides)
-        if x.ndim == 1:
-            shape.insert(len(shape) - (0 if y.ndim == 1 else 1), one)
-            strides.insert(len(strides) - (0 if y.ndim == 1 else 1), zero)
-        if y.ndim == 1:
-            shape.append(one)
-            strides.append(zero)
-        dm = View("f64", dv.mem, dv.data, shape, strides)
-        address = self.blas(node)
-        if which == 0:
-            g, like = self.mm.batched_gemm(dm, swapped(ys), node, address), xs
-        else:
-            g, like = self.mm.batched_gemm(swapped(xs), dm, node, address), ys
-        total = self.a.sum_to_shape(g, g.type, like.shape)
-        self.a.decref_mem(g.mem)
-        operand = x if which == 0 else y
-        return View("f64", total.mem, total.data, operand.shape, self.a.c_strides("f64", operand.shape))
-
-    def blas(self, node: Apply) -> int:
-        address = numpy_api.blas_function("dgemm")
-        if address is None or numpy_api.blas_int_bits() != 64:
-            raise _refused(node, "matrix products (no 64-bit-int BLAS found in NumPy)")
-        return address
-
-    def gemm(self, node: Apply, x: View, y: View) -> View:
-        return self.mm.gemm(x, y, node, self.blas(node))
 
     # -- shapes ---------------------------------------------------------------------------
     def _transpose(self, blk: _Block, node: Apply, out: AbstractType) -> ir.Value:
@@ -652,39 +415,6 @@ class ArrayPrimitives:
         return first, b.select(b.icmp_signed(">", span, zero), count, zero), step
 
 
-def drop_vector_axes(out: View, x_rank: int, y_rank: int) -> View:
-    """A product of stacks without the axes a vector operand was given (as NumPy drops them)."""
-    n = out.ndim
-    keep = [k for k in range(n) if not (x_rank == 1 and k == n - 2) and not (y_rank == 1 and k == n - 1)]
-    return View(out.dtype, out.mem, out.data, [out.shape[k] for k in keep], [out.strides[k] for k in keep])
-
-
-def column(v: View) -> View:
-    """A vector as an (n, 1) matrix."""
-    return View(v.dtype, v.mem, v.data, [v.shape[0], ir.Constant(I64, 1)], [v.strides[0], ir.Constant(I64, ITEMSIZE[v.dtype])])
-
-
-def row(v: View) -> View:
-    """A vector as a (1, n) matrix."""
-    first = v.strides[0]
-    return View(v.dtype, v.mem, v.data, [ir.Constant(I64, 1), v.shape[0]], [first, first])
-
-
-def swapped(v: View) -> View:
-    """A stack of matrices with each transposed."""
-    return View(v.dtype, v.mem, v.data, [*v.shape[:-2], v.shape[-1], v.shape[-2]], [*v.strides[:-2], v.strides[-1], v.strides[-2]])
-
-
-def transposed(v: View) -> View:
-    return View(v.dtype, v.mem, v.data, v.shape[::-1], v.strides[::-1])
-
-
-def flat(v: View) -> View:
-    """An (n, 1) or (1, n) product as a vector (the product is C-contiguous)."""
-    n = v.shape[0] if isinstance(v.shape[1], ir.Constant) and v.shape[1].constant == 1 else v.shape[1]
-    return View(v.dtype, v.mem, v.data, [n], [ir.Constant(I64, ITEMSIZE[v.dtype])])
-
-
 def static_permutation(node: Apply, axes: Node, ndim: int) -> list[int]:
     """The permutation `np.transpose(x, axes)` makes of `ndim` axes, known at compile
     time: axes None (reversed), constant, or AD's `inverse_axes` of such."""
@@ -699,19 +429,10 @@ def static_permutation(node: Apply, axes: Node, ndim: int) -> list[int]:
 
 def _axes(node: Apply, axis: Node, ndim: int) -> tuple[int, ...]:
     if not isinstance(axis, Constant):
-        raise _refused(node, "an axis computed at run time")
+        raise refused(node, "an axis computed at run time")
     value = axis.value
     parts = value if isinstance(value, tuple) else (value,)
     return tuple(int(a) % ndim for a in parts)
-
-
-def _refused(node: Apply, what: str) -> TypeInferenceError:
-    return TypeInferenceError(
-        f"{what} has no native lowering yet",
-        node.loc,
-        construct="native arrays",
-        hint='this signature runs on the interpreter (backend="interp")',
-    )
 
 
 __all__ = ["ArrayPrimitives"]

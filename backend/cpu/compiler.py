@@ -172,6 +172,8 @@ def compile_graph(graph: Graph, arg_types: tuple[AbstractType, ...], *, optimize
     t2 = time.perf_counter()
     try:
         lowering = ModuleLowering(spec, graph.name)
+    except TypeInferenceError:
+        raise  # (a refusal: the dispatcher runs the signature on the interpreter)
     except (AssertionError, TypeError, KeyError, ValueError, AttributeError) as e:
         # a bug of the lowering: said as one, at the function, never a bare traceback
         raise InternalError(

@@ -26,7 +26,7 @@
   read by nothing else and `a` is not one of its operands: the product is
   *deferred* to the sum, which, where `a` is a block the frame owns alone and
   reads for the last time, has BLAS add the product into `a`'s memory
-  (`arrayprims.accumulate`). That is how a gradient sums a weight's
+  (`productprims.accumulate`). That is how a gradient sums a weight's
   sensitivities over the steps of a loop, and how `x @ w + h @ u` is computed,
   with no array for the product and no pass to add it.
 - A closure that reads an array of the graph that makes it for its shape

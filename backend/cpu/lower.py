@@ -760,7 +760,7 @@ class FunctionLowering(ValueOps):
         assert blk.plan is not None and self.frame is not None
         if node in blk.plan.accumulations:
             accumulator = node.inputs[blk.plan.accumulations[node][0]]
-            return self.array_prims.accumulate(blk, node, self.frame.dies_at(accumulator, node))
+            return self.array_prims.products.accumulate(blk, node, self.frame.dies_at(accumulator, node))
         if p.name == "getitem":
             return self.array_prims.getitem(blk, node, out)
         if p.name == "getitem_sens":

@@ -146,6 +146,17 @@ def without_values(t: AbstractType) -> AbstractType:
     raise TypeInferenceError(f"an array operation giving {describe(t)}")
 
 
+def refused(node: Apply, what: str) -> TypeInferenceError:
+    """The refusal of an array operation native code does not lower (`what`): the
+    dispatcher then runs the signature on the interpreter."""
+    return TypeInferenceError(
+        f"{what} has no native lowering yet",
+        node.loc,
+        construct="native arrays",
+        hint='this signature runs on the interpreter (backend="interp")',
+    )
+
+
 def _unsupported(node: Apply, message: str) -> TypeInferenceError:
     return TypeInferenceError(
         message,
@@ -375,4 +386,7 @@ _SPECIAL: dict[str, Rule] = {
     "getitem_sens": _getitem_sens,
 }
 
-__all__ = ["ARRAY_PRIMITIVES", "ELEMENTWISE", "SCALAR_PRIMITIVES", "constant_index", "has_array", "primitive_type", "sens_type"]
+__all__ = [
+    "ARRAY_PRIMITIVES", "ELEMENTWISE", "SCALAR_PRIMITIVES", "constant_index", "has_array", "primitive_type",
+    "refused", "sens_type",
+]  # fmt: skip

@@ -83,14 +83,15 @@ class Products:
         self.a.nest(batch, pointers, body)
         return out
 
-    def int_matmul_into(self, x: View, y: View, out: ir.Value) -> None:
+    def int_matmul_into(self, x: View, y: View, out: ir.Value, *, ldc: ir.Value | None = None) -> None:
         """Store x @ y (int or bool matrices, inner dimensions agreeing) at `out`, as
-        C-contiguous int64: NumPy's int loop (wrapping), no BLAS."""
+        row-major int64 with `ldc` items between rows (default: C-contiguous): NumPy's int
+        loop (wrapping), no BLAS."""
         b = self.b
         m, k = x.shape
         n = y.shape[1]
         acc = self.a.f.alloca(I64)
-        target = (out, [b.mul(n, ir.Constant(I64, 8)), ir.Constant(I64, 8)])
+        target = (out, [b.mul(n if ldc is None else ldc, ir.Constant(I64, 8)), ir.Constant(I64, 8)])
 
         def cell(ptrs: list[ir.Value]) -> None:
             b.store(ir.Constant(I64, 0), acc)
@@ -169,6 +170,18 @@ class Products:
         with b.if_then(small):
             b.store(b.call(setter, [count]), slot)
         return b.load(slot, typ=I32)
+
+    def blas_matrix(self, v: View) -> tuple[View, ir.Value]:
+        """The float matrix `v` as BLAS takes it without copying (`gemm_into` then copies
+        nothing): `v` itself (its strides normalized) or a C-contiguous copy; and the copy's
+        block, for the caller to free, or null."""
+        data, trans, ld, tmp = self._blas_layout(v)
+        b = self.b
+        eight = ir.Constant(I64, 8)
+        rows = b.icmp_signed("==", trans, ir.Constant(I32, NO_TRANS))
+        lead = b.mul(ld, eight)
+        strides = [b.select(rows, lead, eight), b.select(rows, eight, lead)]
+        return View(v.dtype, v.mem, data, list(v.shape), strides), tmp
 
     def _blas_layout(self, v: View) -> tuple[ir.Value, ir.Value, ir.Value, ir.Value]:
         """(data, transpose flag, leading dimension, temporary block or null) that BLAS takes

@@ -1,5 +1,6 @@
 """Helpers for the native array tests (tests/backend/test_cpu_arrays.py).
 
+- Layouts: `laid_out(x, layout)` for each of `LAYOUTS`.
 - Comparing native results with the interpreter's: `as_native` (the documented
   difference: a NumPy scalar result is a Python scalar natively) and
   `assert_close` (same structure, types, dtypes and shapes; values within a
@@ -29,6 +30,29 @@ import numpy as np
 from corpus_support import CORPUS_DIR, load_module
 
 REPO = Path(__file__).resolve().parents[2]
+
+# --------------------------------------------------------------------------
+# Layouts.
+
+LAYOUTS = ("C", "F", "strided", "reversed", "batch_transposed")
+
+
+def laid_out(x: np.ndarray, layout: str) -> np.ndarray:
+    """An array equal to `x` with the given memory layout: C order, Fortran order, every
+    other item of a bigger array along the last axis, all axes reversed, or the first two
+    axes of a C array swapped back (so that its leading axes do not merge). Rank 0 stays."""
+    if x.ndim == 0 or layout == "C":
+        return x
+    if layout == "F":
+        return np.asfortranarray(x)
+    if layout == "strided":
+        return np.repeat(x, 2, axis=-1)[..., ::2]
+    if layout == "reversed":
+        return np.flip(np.flip(x).copy())
+    if x.ndim > 1:
+        return np.swapaxes(np.swapaxes(x, 0, 1).copy(), 0, 1)
+    return x
+
 
 # --------------------------------------------------------------------------
 # Comparing results.

@@ -49,6 +49,12 @@ def stacked(a, b):
     return np.sum(np.tanh(a @ b) * np.max(a, axis=-1).reshape(a.shape[0], a.shape[1], 1))
 
 
+def contraction(ab, w):
+    # np.dot of rank 3 operands: x's rows and y's matrices copied (F order), or not (C order)
+    a, b = ab
+    return np.sum(np.tanh(np.dot(a, b)) * w)
+
+
 def _data() -> list[tuple[object, tuple[object, ...]]]:
     rng = np.random.default_rng(0)
     return [
@@ -57,6 +63,8 @@ def _data() -> list[tuple[object, tuple[object, ...]]]:
         (branches, (rng.standard_normal((4, 3)), 1.0)),
         (branches, (rng.standard_normal((4, 3)), -1.0)),
         (stacked, (rng.standard_normal((2, 3, 4)), rng.standard_normal((4, 5)))),
+        (contraction, ((rng.standard_normal((2, 3, 4)), rng.standard_normal((3, 4, 5))), rng.standard_normal((2, 3, 3, 5)))),
+        (contraction, ((np.asfortranarray(rng.standard_normal((2, 3, 4))), np.asfortranarray(rng.standard_normal((3, 4, 5)))), rng.standard_normal((2, 3, 3, 5)))),
     ]
 
 

@@ -30,6 +30,7 @@ import inspect
 import numpy as np
 import pytest
 from array_support import (
+    LAYOUTS,
     OBJECTIVES,
     as_native,
     assert_close,
@@ -40,6 +41,7 @@ from array_support import (
     directional,
     float_outputs,
     inner,
+    laid_out,
     random_like,
     rows_recurrence,
     tuple_of_arrays,
@@ -210,20 +212,6 @@ def broadcast_sums(x, y):
 
 def products(a, b):
     return a @ b, np.dot(a, b)
-
-
-LAYOUTS = ("C", "F", "strided", "reversed")
-
-
-def laid_out(x: np.ndarray, layout: str) -> np.ndarray:
-    """An array equal to `x` with the given memory layout (rank 0 stays as it is)."""
-    if x.ndim == 0 or layout == "C":
-        return x
-    if layout == "F":
-        return np.asfortranarray(x)
-    if layout == "strided":
-        return np.repeat(x, 2, axis=-1)[..., ::2]
-    return np.flip(np.flip(x).copy())
 
 
 @st.composite

@@ -133,15 +133,26 @@ def _calibrate(call: Callable[..., Any], args: tuple[Any, ...], timing: Timing) 
     return samples
 
 
+#: The pause before each sample: the thread pools of the peers (OpenMP's in PyTorch, XLA's,
+#: OpenBLAS's) spin a while after a call, and on two cores that spinning slowed whichever
+#: call was timed next (tapeless's mlp forward, timed after PyTorch, by 40%).
+SETTLE_S = 0.02
+
+
+def _settled(measure: Callable[..., Any], *args: Any) -> Any:
+    time.sleep(SETTLE_S)
+    return measure(*args)
+
+
 def best_us(calls: dict[str, Callable[..., Any]], args: tuple[Any, ...],
             timing: Timing) -> dict[str, float]:
     """The best µs per call of each `calls[label](*args)` over its samples; the caller made the
     warm-up calls. The samples are taken in rounds, one of each call still sampled per round,
     so that a busy spell of the machine slows all of them, not one."""
-    samples = {label: _calibrate(call, args, timing) for label, call in calls.items()}
+    samples = {label: _settled(_calibrate, call, args, timing) for label, call in calls.items()}
     while sampled := [label for label, s in samples.items() if s.wanted(timing)]:
         for label in sampled:
-            samples[label].add(_sample_ns(calls[label], args, samples[label].batch))
+            samples[label].add(_settled(_sample_ns, calls[label], args, samples[label].batch))
     return {label: min(s.per_call) / 1e3 for label, s in samples.items()}
 
 

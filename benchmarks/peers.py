@@ -135,13 +135,15 @@ def _calibrate(call: Callable[..., Any], args: tuple[Any, ...], timing: Timing) 
 
 #: The pause before each sample: the thread pools of the peers (OpenMP's in PyTorch, XLA's,
 #: OpenBLAS's) spin a while after a call, and on two cores that spinning slowed whichever
-#: call was timed next (tapeless's mlp forward, timed after PyTorch, by 40%).
+#: call was timed next (tapeless's mlp forward, timed after PyTorch, by 40%). One untimed
+#: call after the pause warms the caches and wakes the BLAS threads again.
 SETTLE_S = 0.02
 
 
-def _settled(measure: Callable[..., Any], *args: Any) -> Any:
+def _settled(measure: Callable[..., Any], call: Callable[..., Any], args: tuple[Any, ...], *rest: Any) -> Any:
     time.sleep(SETTLE_S)
-    return measure(*args)
+    call(*args)
+    return measure(call, args, *rest)
 
 
 def best_us(calls: dict[str, Callable[..., Any]], args: tuple[Any, ...],
@@ -562,7 +564,8 @@ finite differences, the hand-written gradient and each other); a failure is a no
 figure. A time is the best of up to 21 samples of batched calls (fewer for a call that takes long:
 a second of samples is enough, at least three, or one call that takes a third of a second), taken
 in rounds across a row's columns: the machine is shared with other jobs, noise only adds time,
-and a busy spell then slows every column of the row, not one (the load average is given). First calls run on fresh function
+and a busy spell then slows every column of the row, not one (the load average is given); each sample follows a 20 ms
+pause and one untimed call, so that threads a peer leaves spinning do not slow the next column. First calls run on fresh function
 objects in a process where the harness already ran (LLVM set up, the primitives' backpropagators
 parsed). Deep cases run in a fresh process each, and the peak resident set they add (stack pages
 of the big-stack thread included) divided by the depth is the bytes per iteration.

@@ -9,7 +9,8 @@ Expects: a specialization whose root's arguments and result are data
 - an exported entry `i32 entry(<leaves of the arguments>..., ptr out)` with
   the ABI of `backend.cpu.entry`: it sets the stack guard, marks the arena,
   calls the root, stores the result's leaves in 8-byte slots and releases
-  what the call allocated in the arena.
+  what the call allocated in the arena (and, when it failed, the arrays it
+  made that are still alive: `memory.RELEASE_SINCE`).
 
 Representation: f64/i64/bool are double/i64/i1; arrays are views
 (`arrays.py`), reference counted as `_Frame` says, their operations lowered
@@ -393,6 +394,8 @@ class ModuleLowering:
             b.load(self.state_slot(b, s), typ=I64)
             for s in (runtime.ARENA_CHUNKS, runtime.ARENA_PTR, runtime.ARENA_END, runtime.ARENA_KEEP)
         ]
+        allocations = ir.Constant(I64, memory.STATS_ADDRESS + 8 * memory.ALLOCATIONS).inttoptr(PTR)
+        epoch = b.load(allocations, typ=I64)
         it = iter(fn.args[:-1])
         args = []
         for t, ls in zip(root.args, arg_leaves, strict=True):
@@ -421,6 +424,8 @@ class ModuleLowering:
         b.branch(done)
         b.position_at_end(done)
         b.call(self.arena_release, marks)
+        with b.if_then(b.icmp_signed("!=", status, ir.Constant(I32, 0)), likely=False):
+            b.call(memory.declare(self.module, memory.RELEASE_SINCE), [epoch])  # (what the frames kept)
         b.ret(status)
 
 

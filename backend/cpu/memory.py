@@ -2,7 +2,7 @@
 
 A native array that owns memory points at a MemInfo made by `tl_array_alloc`:
 a `HEADER`-byte block `{i64 refcount, i64 nbytes, i64 freed mark, i64 size
-class, i64 capacity, ptr next, 2 x i64 reserved}` followed by the data
+class, i64 capacity, ptr next, ptr previous, i64 epoch}` followed by the data
 (16-byte aligned, as `malloc` aligns). Native code increfs inline
 (refcount += 1) and decrefs inline (refcount -= 1, and at 0 it calls
 `tl_array_free`); Python holds such memory through a NumPy array whose base is
@@ -25,6 +25,13 @@ trimming the heap's top) and takes them back, and the page faults cost more
 than the arithmetic (a recurrent network's gradient spent a fifth of its time
 in the kernel). A spin lock (`STATS[LOCK]`) guards the lists: native code may
 run in several threads at once.
+
+Every live block is on one doubly-linked list (`next`/`previous`, newest
+first, its head in `STATS[LIVE_HEAD]`) with its *epoch*, the count of
+allocations when it was made. A native call that fails has dropped nothing
+(its frames return at once), so its entry frees every block made since the
+call began that is still alive (`tl_array_release_since(epoch)`): nothing
+else can hold one, since a failed call hands nothing to Python.
 
 Statistics live in `STATS`, a block of int64 whose address the runtime
 embeds (as `runtime.STATE`'s is): arrays alive, their data bytes, the peak of
@@ -52,13 +59,15 @@ REFCOUNT, NBYTES = 0, 8
 
 #: Slots of `STATS` (int64 each); `POISON` is the switch of `poisoned()`; `LOCK` the
 #: cache's spin lock, `CACHED` the bytes it holds, `CACHE_LIMIT` the most it may hold.
-LIVE, LIVE_BYTES, PEAK_BYTES, ALLOCATIONS, POISON, BAD_FREES, LOCK, CACHED, CACHE_LIMIT = range(9)
-STATS = (ctypes.c_int64 * 9)()
+#: `LIVE_HEAD` the newest live block (see the module docstring).
+LIVE, LIVE_BYTES, PEAK_BYTES, ALLOCATIONS, POISON, BAD_FREES, LOCK, CACHED, CACHE_LIMIT, LIVE_HEAD = range(10)
+STATS = (ctypes.c_int64 * 10)()
 #: The header word `poisoned()` marks a freed block with, and the mark.
 FREED_AT, FREED = 16, 0x0DEADF2EE
 #: Header words of the cache: the block's size class (-1: not cached), its capacity in
-#: data bytes, and the next block of its class's free list.
-CLASS, CAPACITY, NEXT = 24, 32, 40
+#: data bytes, and the next block of its class's free list (of the live list while live);
+#: the previous block of the live list, and the block's epoch.
+CLASS, CAPACITY, NEXT, PREVIOUS, EPOCH = 24, 32, 40, 48, 56
 STATS_ADDRESS = ctypes.addressof(STATS)
 
 #: Data sizes the cache serves: more than 2**MIN_OCTAVE bytes, at most 2**MAX_OCTAVE.
@@ -77,8 +86,9 @@ _PTR = ir.PointerType()
 _I64 = ir.IntType(64)
 _VOID = ir.VoidType()
 
-ALLOC, FREE, DECREF, CAPSULE_DESTRUCTOR, TRIM = (
-    "tl_array_alloc", "tl_array_free", "tl_array_decref", "tl_capsule_destructor", "tl_array_trim"
+ALLOC, FREE, DECREF, CAPSULE_DESTRUCTOR, TRIM, RELEASE_SINCE = (
+    "tl_array_alloc", "tl_array_free", "tl_array_decref", "tl_capsule_destructor", "tl_array_trim",
+    "tl_array_release_since",
 )  # fmt: skip
 #: The runtime's exported functions and their LLVM types:
 #: - `ptr tl_array_alloc(i64 nbytes)`: a MemInfo with refcount 1 and room for `nbytes`
@@ -87,13 +97,15 @@ ALLOC, FREE, DECREF, CAPSULE_DESTRUCTOR, TRIM = (
 #: - `void tl_array_decref(ptr mem)`: refcount -= 1, and `tl_array_free` at 0;
 #: - `void tl_capsule_destructor(ptr capsule)`: `tl_array_decref` of the capsule's pointer
 #:   (the destructor of the capsules that are the base of NumPy arrays over native memory);
-#: - `void tl_array_trim()`: free every cached block.
+#: - `void tl_array_trim()`: free every cached block;
+#: - `void tl_array_release_since(i64 epoch)`: free every live block of a later epoch.
 RUNTIME: dict[str, ir.FunctionType] = {
     ALLOC: ir.FunctionType(_PTR, (_I64,)),
     FREE: ir.FunctionType(_VOID, (_PTR,)),
     DECREF: ir.FunctionType(_VOID, (_PTR,)),
     CAPSULE_DESTRUCTOR: ir.FunctionType(_VOID, (_PTR,)),
     TRIM: ir.FunctionType(_VOID, ()),
+    RELEASE_SINCE: ir.FunctionType(_VOID, (_I64,)),
 }
 _EXTERNALS: dict[str, ir.FunctionType] = {
     "malloc": ir.FunctionType(_PTR, (_I64,)),
@@ -203,9 +215,55 @@ class _RuntimeBuilder:
         ):  # fmt: skip
             b.store(value, self.header(b, mem, offset))
         self.count(b, LIVE, _I64(1))
-        self.count(b, ALLOCATIONS, _I64(1))
+        b.store(self.count(b, ALLOCATIONS, _I64(1)), self.header(b, mem, EPOCH))
         b.atomic_rmw("max", self.stat(PEAK_BYTES), self.count(b, LIVE_BYTES, nbytes), "monotonic")
+        self.link(b, mem)
         b.ret(mem)
+
+    def link(self, b: ir.IRBuilder, mem: ir.Value) -> None:
+        """Put `mem` at the head of the live list."""
+        self.lock(b)
+        head = b.inttoptr(b.load(self.stat(LIVE_HEAD), typ=_I64), _PTR)
+        b.store(head, self.header(b, mem, NEXT))
+        b.store(_PTR(None), self.header(b, mem, PREVIOUS))
+        with b.if_then(b.icmp_unsigned("!=", head, _PTR(None))):
+            b.store(mem, self.header(b, head, PREVIOUS))
+        b.store(b.ptrtoint(mem, _I64), self.stat(LIVE_HEAD))
+        self.unlock(b)
+
+    def unlink(self, b: ir.IRBuilder, mem: ir.Value) -> None:
+        """Take `mem` off the live list."""
+        self.lock(b)
+        following = b.load(self.header(b, mem, NEXT), typ=_PTR)
+        previous = b.load(self.header(b, mem, PREVIOUS), typ=_PTR)
+        with b.if_else(b.icmp_unsigned("!=", previous, _PTR(None))) as (inner, first):
+            with inner:
+                b.store(following, self.header(b, previous, NEXT))
+            with first:
+                b.store(b.ptrtoint(following, _I64), self.stat(LIVE_HEAD))
+        with b.if_then(b.icmp_unsigned("!=", following, _PTR(None))):
+            b.store(previous, self.header(b, following, PREVIOUS))
+        self.unlock(b)
+
+    def release_since(self) -> None:
+        fn, b = self.function(RELEASE_SINCE)
+        (epoch,) = fn.args
+        loop = b.append_basic_block("newest")
+        done = b.append_basic_block("done")
+        b.branch(loop)
+        b.position_at_end(loop)
+        head = b.inttoptr(b.load(self.stat(LIVE_HEAD), typ=_I64), _PTR)  # (one thread: the GIL's)
+        with b.if_then(b.icmp_unsigned("==", head, _PTR(None))):
+            b.branch(done)
+            b.position_at_end(b.append_basic_block("unreachable"))
+        newer = b.icmp_signed(">", b.load(self.header(b, head, EPOCH), typ=_I64), epoch)
+        with b.if_then(newer):
+            b.call(self.module.get_global(FREE), [head])
+            b.branch(loop)
+            b.position_at_end(b.append_basic_block("unreachable"))
+        b.branch(done)
+        b.position_at_end(done)
+        b.ret_void()
 
     @staticmethod
     def size_class(b: ir.IRBuilder, nbytes: ir.Value) -> tuple[ir.Value, ir.Value]:
@@ -302,6 +360,7 @@ class _RuntimeBuilder:
     def free(self) -> None:
         fn, b = self.function(FREE)
         (mem,) = fn.args
+        self.unlink(b, mem)
         poison = b.load(self.stat(POISON), typ=_I64)
         with b.if_then(b.icmp_signed("!=", poison, _I64(0)), likely=False):
             self.quarantine(b, mem)
@@ -366,6 +425,7 @@ def runtime_ir() -> str:
     r.decref()
     r.capsule_destructor()
     r.trim()
+    r.release_since()
     return str(r.module)
 
 
@@ -414,6 +474,7 @@ __all__ = [
     "PEAK_BYTES",
     "POISON",
     "REFCOUNT",
+    "RELEASE_SINCE",
     "RUNTIME",
     "STATS",
     "STATS_ADDRESS",

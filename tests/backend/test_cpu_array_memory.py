@@ -10,6 +10,7 @@ count of live arrays must come back to where it was.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 
 import numpy as np
@@ -146,3 +147,56 @@ def test_the_cache_keeps_at_most_its_limit_and_trims(cache_limit: None) -> None:
     assert memory.cached_bytes() == 0
     with pytest.raises(ValueError):
         memory.set_cache_limit(-1)
+
+
+# -- a call that fails frees what its frames held -------------------------------------------
+
+
+def fails_after_making_arrays(x, y):
+    a = np.exp(x)
+    b = a * 2.0 + a
+    return np.sum(b + y)  # y does not broadcast
+
+
+def fails_in_a_loop(x, n):
+    acc = x
+    for i in range(n):
+        acc = np.tanh(acc) + x[i:]  # shapes part at i = 1
+    return np.sum(acc)
+
+
+def inner(x, y):
+    big = np.exp(x) @ x
+    return big + y
+
+
+def fails_in_a_callee(x, y):
+    kept = np.sin(x)
+    return np.sum(inner(x, y) * kept)
+
+
+@pytest.mark.parametrize(
+    "fn, args",
+    [
+        (fails_after_making_arrays, (np.ones((3, 4)), np.ones(5))),
+        (fails_in_a_loop, (np.ones(300), 3)),
+        (fails_in_a_callee, (np.ones((200, 200)), np.ones((3, 3)))),
+    ],
+    ids=["shape_error", "loop", "callee"],
+)
+@pytest.mark.parametrize("how", ["forward", "grad"])
+def test_a_failed_call_leaves_no_array_alive(fn, args, how) -> None:
+    native = tl.compile(fn) if how == "forward" else tl.grad(fn)
+    oracle = tl.compile(fn, backend="interp") if how == "forward" else tl.grad(fn, backend="interp")
+    with pytest.raises(ValueError) as expected:
+        oracle(*args)
+    gc.collect()
+    for poison in (False, True):
+        with memory.poisoned() if poison else contextlib.nullcontext():
+            live, bad = memory.stats().live, memory.bad_frees()
+            for _ in range(3):
+                with pytest.raises(type(expected.value)):
+                    native(*args)
+            assert memory.stats().live == live
+            assert memory.bad_frees() == bad
+    assert native.natives, "ran on the interpreter"

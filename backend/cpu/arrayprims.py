@@ -182,8 +182,9 @@ class ArrayPrimitives:
             return self.f.ops.to_f64(value, "f64")
         like_shape = self.shape(blk, like)
         if not isinstance(dt, ArrayType) or dt.ndim != lt.ndim:
-            leaf = self.leaf(blk, d)
-            return self.a.pack(self.a.sum_to_shape(leaf.view or leaf.value, dt, like_shape))
+            if isinstance(dt, ArrayType):
+                return self.summed(self.f.value(blk, d), dt, like_shape)
+            return self.a.pack(self.a.sum_to_shape(self.f.value(blk, d), dt, like_shape))
         dv = self.view(blk, d)
         b = self.b
         same: ir.Value = ir.Constant(I1, int(dt.dtype == "f64"))
@@ -195,8 +196,19 @@ class ArrayPrimitives:
                 self.a.incref(self.f.value(blk, d), dt)
                 b.store(self.f.value(blk, d), slot)
             with reduce:
-                b.store(self.a.pack(self.a.sum_to_shape(dv, dt, like_shape)), slot)
+                b.store(self.summed(self.f.value(blk, d), dt, like_shape), slot)
         return b.load(slot, typ=ltype(out))
+
+    def summed(self, d: ir.Value, dt: ArrayType, like: list[ir.Value]) -> ir.Value:
+        """`ArrayOps.sum_to_shape` of array `d` to the shape `like`, by the module's function
+        for these types (`ModuleLowering.sum_to_shape`): a new array."""
+        fn = self.f.m.sum_to_shape(dt, len(like))
+        shape = self.f.alloca(ir.ArrayType(I64, max(len(like), 1)))
+        for k, n in enumerate(like):
+            self.b.store(n, self.b.gep(shape, [ir.Constant(I64, 0), ir.Constant(I64, k)]))
+        out = self.f.alloca(ltype(ArrayType("f64", len(like))))
+        self.f.check(self.b.call(fn, [d, shape, out]))
+        return self.b.load(out, typ=ltype(ArrayType("f64", len(like))))
 
     def _unreduce(self, blk: _Block, node: Apply, out: AbstractType) -> ir.Value:
         d, like, axis = node.inputs[1:]

@@ -354,6 +354,20 @@ class ModuleLowering:
         _EnvGadd(self, fn).lower()
         return fn
 
+    def sum_to_shape(self, d: ArrayType, rank: int) -> ir.Function:
+        """`i32 f(<d> d, ptr like, ptr out)`: `ArrayOps.sum_to_shape` of an array of type `d`
+        to the `rank` dimensions at `like`, the new array stored at `out`; one function per
+        module and types, so that each `sens_like` that may have to reduce calls it rather
+        than holding its own copy of the loops (most never reduce: the shapes are equal)."""
+        name = f"tl_sum_to_shape_{d.dtype}{d.ndim}_{rank}"
+        fn = self.module.globals.get(name)
+        if isinstance(fn, ir.Function):
+            return fn
+        fn = ir.Function(self.module, ir.FunctionType(I32, [ltype(d), PTR, PTR]), name)
+        fn.linkage = "internal"
+        _SumToShape(self, fn).lower(d, rank)
+        return fn
+
     def stack_guard(self, b: ir.IRBuilder) -> None:
         """Return `runtime.DEEP` when the stack is below the guard (the entry reruns
         the call on a big stack)."""
@@ -873,6 +887,19 @@ class _EnvGadd(ValueOps):
         record = ltype(layout)
         total = self.env_add(b.load(x, typ=record), b.load(y, typ=record), layout)
         b.store(self.box(total, layout), out)
+        b.ret(ir.Constant(I32, 0))
+        self.finish()
+
+
+class _SumToShape(ValueOps):
+    """The body of one of the module's `sum_to_shape` functions."""
+
+    def lower(self, d: ArrayType, rank: int) -> None:
+        b = self.b
+        value, like, out = self.fn.args
+        a = ArrayOps(self)
+        dims = [b.load(b.gep(like, [ir.Constant(I64, k)], source_etype=I64), typ=I64) for k in range(rank)]
+        b.store(a.pack(a.sum_to_shape(a.view(value, d), d, dims)), out)
         b.ret(ir.Constant(I32, 0))
         self.finish()
 

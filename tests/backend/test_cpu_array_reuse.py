@@ -5,7 +5,7 @@
   (`fusion.Plan.accumulations`); everywhere else it must still be the sum
   NumPy gives, and must never write into an argument, a view's base, or an
   array read later.
-- A tuple read only by `getitem`s hands its arrays on (`lower._Frame`).
+- A tuple read only by `getitem`s hands its arrays on (`frame.Frame`).
 - A closure that reads an array for its shape only does not keep it alive
   (`fusion.shape_captured`).
 

@@ -360,10 +360,10 @@ class _RuntimeBuilder:
     def free(self) -> None:
         fn, b = self.function(FREE)
         (mem,) = fn.args
-        self.unlink(b, mem)
         poison = b.load(self.stat(POISON), typ=_I64)
         with b.if_then(b.icmp_signed("!=", poison, _I64(0)), likely=False):
             self.quarantine(b, mem)
+        self.unlink(b, mem)
         nbytes = b.load(self.header(b, mem, NBYTES), typ=_I64)
         self.count(b, LIVE, _I64(-1))
         self.count(b, LIVE_BYTES, b.neg(nbytes))
@@ -375,7 +375,8 @@ class _RuntimeBuilder:
         mark = self.header(b, mem, FREED_AT)
         with b.if_then(b.icmp_signed("==", b.load(mark, typ=_I64), _I64(FREED)), likely=False):
             self.count(b, BAD_FREES, _I64(1))
-            b.ret_void()
+            b.ret_void()  # (off the live list already)
+        self.unlink(b, mem)
         nbytes = b.load(self.header(b, mem, NBYTES), typ=_I64)
         self.count(b, LIVE, _I64(-1))
         self.count(b, LIVE_BYTES, b.neg(nbytes))

@@ -11,6 +11,7 @@ count of live arrays must come back to where it was.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import gc
 
 import numpy as np
@@ -200,3 +201,25 @@ def test_a_failed_call_leaves_no_array_alive(fn, args, how) -> None:
             assert memory.stats().live == live
             assert memory.bad_frees() == bad
     assert native.natives, "ran on the interpreter"
+
+
+def test_a_second_free_is_counted_and_leaves_the_live_list_whole() -> None:
+    memory.ensure_runtime()
+    from tapeless.backend.cpu import jit
+
+    alloc = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_int64)(jit.address(memory.ALLOC))
+    free = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(jit.address(memory.FREE))
+    release_since = ctypes.CFUNCTYPE(None, ctypes.c_int64)(jit.address(memory.RELEASE_SINCE))
+    with memory.poisoned():
+        live, bad = memory.stats().live, memory.bad_frees()
+        epoch = memory.stats().allocations
+        first, second, third = (alloc(64) for _ in range(3))
+        free(second)
+        free(third)
+        free(second)  # a reference dropped twice: its neighbours on the list are gone
+        assert memory.bad_frees() == bad + 1
+        assert memory.stats().live == live + 1
+        release_since(epoch)  # walks the live list: first alone
+        assert memory.stats().live == live
+        assert memory.bad_frees() == bad + 1
+    assert first

@@ -120,18 +120,11 @@ class ArrayPrimitives:
             value = e.operands[0].value  # sens_like of an array of the same shape: itself
             self.a.incref(value, e.operands[0].type)
             return value
-        shape = self.a.shape_of(e)
-        out = self.a.new(e.kind, shape)
-        self.a.loop(e, shape, Sink("store", out=out))
-        return self.a.pack(out)
+        return self.a.stored(e)
 
     def called(self, blk: _Block, node: Apply, p: Primitive, out: ArrayType) -> ir.Value:
         """`f(args)` where `f` is elementwise primitive `p` as a function value: one loop."""
-        e = Expr(p.name, out.dtype, [self.leaf(blk, x) for x in node.inputs[1:]], node)
-        shape = self.a.shape_of(e)
-        result = self.a.new(out.dtype, shape)
-        self.a.loop(e, shape, Sink("store", out=result))
-        return self.a.pack(result)
+        return self.a.stored(Expr(p.name, out.dtype, [self.leaf(blk, x) for x in node.inputs[1:]], node))
 
     def element(self, blk: _Block, node: Apply, p: Primitive, out: Scalar) -> ir.Value:
         """An elementwise NumPy function of scalars and rank-0 arrays: one element."""
@@ -228,11 +221,7 @@ class ArrayPrimitives:
                 shape.append(n)
                 strides.append(s)
             leaf = self.a.leaf_of(View(v.dtype, v.mem, v.data, shape, strides))
-        e = Expr("identity", "f64", [leaf], node, [self.shaped(blk, like)])
-        shape = self.a.shape_of(e)
-        result = self.a.new("f64", shape)
-        self.a.loop(e, shape, Sink("store", out=result))
-        return self.a.pack(result)
+        return self.a.stored(Expr("identity", "f64", [leaf], node, [self.shaped(blk, like)]))
 
     # -- shapes ---------------------------------------------------------------------------
     def _transpose(self, blk: _Block, node: Apply, out: AbstractType) -> ir.Value:

@@ -215,6 +215,13 @@ class ArrayOps:
         memset = self.f.ops.intrinsic("llvm.memset.p0.i64", ir.VoidType(), [PTR, I8, I64, ir.IntType(1)])
         self.b.call(memset, [data, ir.Constant(I8, 0), nbytes, ir.Constant(ir.IntType(1), 0)])
 
+    def stored(self, e: Expr) -> ir.Value:
+        """A new array of `e`'s elements over their broadcast shape (one loop), packed."""
+        shape = self.shape_of(e)
+        out = self.new(e.kind, shape)
+        self.loop(e, shape, Sink("store", out=out))
+        return self.pack(out)
+
     def copy(self, v: View) -> View:
         """A C-contiguous copy of `v`."""
         out = self.new(v.dtype, v.shape)

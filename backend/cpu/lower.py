@@ -48,7 +48,7 @@ from llvmlite import ir
 
 from tapeless.backend.cpu import arena, jit, memory, runtime
 from tapeless.backend.cpu.arrayprims import ArrayPrimitives
-from tapeless.backend.cpu.arrays import ArrayOps, Expr, Sink, holds_array
+from tapeless.backend.cpu.arrays import ArrayOps, Expr, holds_array
 from tapeless.backend.cpu.frame import Frame
 from tapeless.backend.cpu.fusion import Plan, shape_captured
 from tapeless.backend.cpu.primtypes import (
@@ -632,11 +632,7 @@ class FunctionLowering(ValueOps):
 
     def array_add(self, x: ir.Value, y: ir.Value, t: ArrayType) -> ir.Value:
         a = self.arrays
-        e = Expr("add", t.dtype, [a.leaf_of(a.view(x, t)), a.leaf_of(a.view(y, t))])
-        shape = a.shape_of(e)
-        out = a.new(t.dtype, shape)
-        a.loop(e, shape, Sink("store", out=out))
-        return a.pack(out)
+        return a.stored(Expr("add", t.dtype, [a.leaf_of(a.view(x, t)), a.leaf_of(a.view(y, t))]))
 
     def release(self) -> None:
         assert self.frame is not None

@@ -92,12 +92,9 @@ class ProductPrimitives:
         made_type = self.p.type(blk, product)
         assert isinstance(made_type, ArrayType)
         made = self.p.lower(blk, product, p, made_type)
-        e = Expr("add", "f64", [self.p.leaf(blk, a), Leaf(made, made_type, self.a.view(made, made_type))], node)
-        shape = self.a.shape_of(e)
-        out = self.a.new("f64", shape)
-        self.a.loop(e, shape, Sink("store", out=out))
+        total = self.a.stored(Expr("add", "f64", [self.p.leaf(blk, a), self.a.leaf_of(self.a.view(made, made_type))], node))
         self.a.decref(made, made_type)
-        return self.a.pack(out)
+        return total
 
     # -- matrix products ------------------------------------------------------------------
     def _matmul(self, blk: _Block, node: Apply, out: AbstractType) -> ir.Value:
@@ -110,11 +107,7 @@ class ProductPrimitives:
         x, y = (self.p.leaf(blk, n) for n in node.inputs[1:3])
         if x.view is None or y.view is None:
             assert isinstance(out, ArrayType)
-            e = Expr("mul", out.dtype, [x, y], node)
-            shape = self.a.shape_of(e)
-            result = self.a.new(out.dtype, shape)
-            self.a.loop(e, shape, Sink("store", out=result))
-            return self.a.pack(result)
+            return self.a.stored(Expr("mul", out.dtype, [x, y], node))
         if x.view.ndim > 2 or y.view.ndim > 2:
             return self.contracted(node, x.view, y.view)
         return self.product(node, x.view, y.view)
@@ -135,7 +128,7 @@ class ProductPrimitives:
         def kernel(xm: View, ym: View, at: ir.Value, ldc: ir.Value) -> None:
             self.mm.gemm_into(xm, ym, at, dgemm, ldc=ldc)
 
-        return self.in_floats([x, y], lambda xf, yf: Contraction(self.mm).dot(xf, yf, node, "f64", kernel))
+        return self.in_floats([x, y], lambda xf, yf: self.a.pack(Contraction(self.mm).dot(xf, yf, node, "f64", kernel)))
 
     def _np_outer(self, blk: _Block, node: Apply, out: AbstractType) -> ir.Value:
         x, y = (self.p.view(blk, n) for n in node.inputs[1:3])
@@ -169,13 +162,12 @@ class ProductPrimitives:
         int and bool operands promoted to floats."""
         views = [self.p.view(blk, n) for n in node.inputs[1:4]]
         dgemm = self.blas(node)
-        return self.in_floats(views, lambda d, x, y: sens(d, x, y, dgemm))
+        return self.in_floats(views, lambda d, x, y: self.a.pack(sens(d, x, y, dgemm)))
 
-    def in_floats(self, views: list[View], fn: Callable[..., View]) -> ir.Value:
-        """`fn` of `views` with each int or bool one as a float64 copy (freed after): the
-        packed result."""
+    def in_floats(self, views: list[View], fn: Callable[..., ir.Value]) -> ir.Value:
+        """`fn` of `views` with each int or bool one as a float64 copy (freed after)."""
         floats = [self.floats(v) for v in views]
-        value = self.a.pack(fn(*floats))
+        value = fn(*floats)
         for v, given in zip(floats, views, strict=True):
             if v is not given:
                 self.a.decref_mem(v.mem)
@@ -223,23 +215,12 @@ class ProductPrimitives:
 
     def scaled(self, d: Leaf, v: Leaf) -> ir.Value:
         """d * v for a scalar d and a vector v (the sensitivities of a dot of vectors)."""
-        assert v.view is not None
-        e = Expr("mul", "f64", [d, v])
-        out = self.a.new("f64", v.view.shape)
-        self.a.loop(e, v.view.shape, Sink("store", out=out))
-        return self.a.pack(out)
+        return self.a.stored(Expr("mul", "f64", [d, v]))
 
     def product(self, node: Apply, x: View, y: View) -> ir.Value:
         if x.dtype != "f64" and y.dtype != "f64":
             return self.int_product(node, x, y)
-        if x.dtype == "f64" and y.dtype == "f64":
-            return self.float_product(node, x, y)
-        xf, yf = self.floats(x), self.floats(y)
-        value = self.float_product(node, xf, yf)
-        for v, given in ((xf, x), (yf, y)):
-            if v is not given:
-                self.a.decref_mem(v.mem)
-        return value
+        return self.in_floats([x, y], lambda xf, yf: self.float_product(node, xf, yf))
 
     def floats(self, v: View) -> View:
         return v if v.dtype == "f64" else self.as_floats(v)

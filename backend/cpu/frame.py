@@ -64,6 +64,7 @@ class Frame:
                 self.last[x] = self.END
         self.owned: list[Node] = []
         self.mine: set[Node] = set()
+        self.split: set[Node] = set()
         self.drops: dict[int, list[Node]] = {}
 
     def reads(self, node: Apply) -> list[Node]:
@@ -91,6 +92,7 @@ class Frame:
             self.owned.append(node)
         elif (read := self.split_reads(node)) is not None:
             assert isinstance(t, TupleType)
+            self.split.add(node)
             value = self.f.value(self.blk, node)
             for i, e in enumerate(t.elements):
                 if i not in read:
@@ -123,8 +125,7 @@ class Frame:
 
     def moves(self, node: Apply) -> bool:
         """Whether `getitem` `node` moves its element out of a split tuple."""
-        tup = node.inputs[1]
-        return tup in self.mine and self.last.get(tup) != self.END and self.split_reads(tup) is not None
+        return node.inputs[1] in self.split
 
     def dies_at(self, x: Node, node: Apply) -> bool:
         """Whether the block owns `x` and `node` is the last to read it."""

@@ -271,9 +271,7 @@ class _RuntimeBuilder:
         class's capacity is the next multiple of 2**k / SUBCLASSES, at least nbytes."""
         shift = SUBCLASSES.bit_length() - 1
         m = b.sub(nbytes, _I64(1))
-        ctlz = ir.Function(b.module, ir.FunctionType(_I64, [_I64, ir.IntType(1)]), "llvm.ctlz.i64") \
-            if "llvm.ctlz.i64" not in b.module.globals else b.module.get_global("llvm.ctlz.i64")
-        k = b.sub(_I64(63), b.call(ctlz, [m, ir.Constant(ir.IntType(1), 0)]))
+        k = b.sub(_I64(63), b.ctlz(m, ir.Constant(ir.IntType(1), 0)))
         step = b.sub(k, _I64(shift))
         q = b.lshr(m, step)  # SUBCLASSES <= q < 2 * SUBCLASSES
         capacity = b.shl(b.add(q, _I64(1)), step)
